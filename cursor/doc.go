@@ -1,0 +1,32 @@
+// Package cursor is pollhook's state store: one SQLite file that holds,
+// per resource, the watermark and cycle counters, the version of every
+// record seen, and the outbox of events waiting to be delivered.
+//
+// The store is written one transaction per fetched page ([Store.CommitPage])
+// and one at the end of a complete cycle ([Store.FinishCycle]), so a crash
+// or a stop at any point leaves it at a page boundary: nothing is lost and
+// nothing is half-written.
+//
+// Tables (schema version 1):
+//
+//   - resources: one row per resource — resource (primary key), watermark,
+//     cycle, completed, last_complete, held_deletes.
+//   - seen: the last version recorded of each record — (resource, id)
+//     primary key, updated, hash, last_seen (the cycle that last saw it);
+//     indexed on (resource, last_seen) for the snapshot delete scan.
+//   - outbox: detected events — seq (autoincrement, the delivery order),
+//     id (unique: the same event is stored once), type, resource, source,
+//     object, object_id, occurred_at, detected_at, data (JSON text);
+//     indexed on (resource, seq).
+//
+// Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
+// instant 1970-01-01T00:00:00Z reads back as the zero time), and times
+// outside 1677-09-21..2262-04-11 are clamped to those bounds. The schema
+// version is PRAGMA user_version; migrations run in order, in one
+// transaction, when the file is opened. A file written by a newer pollhook
+// is refused with [ErrSchemaTooNew].
+//
+// The file is opened in WAL mode with synchronous=NORMAL: a committed
+// transaction survives a crash of the process; a power loss may undo the
+// last few, which the next cycle redoes.
+package cursor

@@ -1,0 +1,164 @@
+package cursor
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// eachBatch is how many outbox rows EachEvent reads per query. No
+// connection is held while fn runs, so fn may take its time and call the
+// store.
+const eachBatch = 256
+
+// rowsPerInsert is how many rows one INSERT statement writes: a page
+// commits in a few statements rather than one per row.
+const rowsPerInsert = 100
+
+// execRows runs head VALUES (...), (...) tail for n rows of cols columns,
+// rowsPerInsert rows a statement; row appends the arguments of row i.
+func execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, row func(i int, args []any) []any) error {
+	var full *sql.Stmt
+	args := make([]any, 0, cols*min(n, rowsPerInsert))
+	for start := 0; start < n; start += rowsPerInsert {
+		k := min(rowsPerInsert, n-start)
+		args = args[:0]
+		for i := start; i < start+k; i++ {
+			args = row(i, args)
+		}
+		var err error
+		switch {
+		case k < rowsPerInsert:
+			_, err = tx.ExecContext(ctx, head+placeholders(cols, k)+tail, args...)
+		case full == nil:
+			if full, err = tx.PrepareContext(ctx, head+placeholders(cols, k)+tail); err != nil {
+				return err
+			}
+			defer full.Close()
+			fallthrough
+		default:
+			_, err = full.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeholders is "(?, ?), (?, ?)" for 2 columns and 2 rows.
+func placeholders(cols, rows int) string {
+	row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	return strings.Repeat(row+", ", rows-1) + row
+}
+
+// insertEvents appends events to the outbox in order. ON CONFLICT (id)
+// rather than INSERT OR IGNORE: only a duplicate id is skipped; a broken
+// event (an empty id) fails the transaction.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
+	err := execRows(ctx, tx, `
+INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data)
+VALUES `, `
+ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
+		e := events[i]
+		data := string(e.Data)
+		if len(e.Data) == 0 {
+			data = "null"
+		}
+		return append(args, e.ID, e.Type, e.Resource, e.Source, e.Object, e.ObjectID,
+			nanos(e.OccurredAt), nanos(e.DetectedAt), data)
+	})
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// LastSeq is the greatest outbox seq, 0 when the outbox is empty.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM outbox`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read last event seq: %w", err)
+	}
+	return seq, nil
+}
+
+// EachEvent calls fn for each outbox event that matches f, in seq order.
+// f.Type is matched with [path.Match] over the whole type (contact.*,
+// *.deleted). It stops at the first error of fn and returns it as is.
+// Events committed while it runs are included if they sort after the
+// current position.
+func (s *Store) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
+	glob := strings.ContainsAny(f.Type, `*?[\`)
+	if glob {
+		if _, err := path.Match(f.Type, ""); err != nil {
+			return fmt.Errorf("read events: type %q: %w", f.Type, err)
+		}
+	}
+	q := `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+FROM outbox WHERE seq > ?`
+	var args []any
+	if f.Resource != "" {
+		q += ` AND resource = ?`
+		args = append(args, f.Resource)
+	}
+	if f.Type != "" && !glob {
+		q += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND detected_at >= ?`
+		args = append(args, nanos(f.Since))
+	}
+	q += ` ORDER BY seq LIMIT ?`
+
+	after, sent := f.AfterSeq, 0
+	batch := make([]Event, 0, eachBatch)
+	for {
+		var err error
+		batch, err = s.readEvents(ctx, q, append([]any{after}, append(args, eachBatch)...), batch[:0])
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		for _, e := range batch {
+			if glob {
+				if ok, _ := path.Match(f.Type, e.Type); !ok {
+					continue
+				}
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+			if sent++; f.Limit > 0 && sent >= f.Limit {
+				return nil
+			}
+		}
+		if len(batch) < eachBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
+}
+
+func (s *Store) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		var occurred, detected int64
+		var data string
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID,
+			&occurred, &detected, &data); err != nil {
+			return nil, err
+		}
+		e.OccurredAt, e.DetectedAt = fromNanos(occurred), fromNanos(detected)
+		e.Data = []byte(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,107 @@
+package cursor
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// ResourceState is what the store holds for resource; a resource it has
+// never seen has the zero state, with Resource set.
+func (s *Store) ResourceState(ctx context.Context, resource string) (ResourceState, error) {
+	st := ResourceState{Resource: resource}
+	var wm, last int64
+	// One statement, so the counters and the count are of one moment.
+	err := s.r.QueryRowContext(ctx, `
+SELECT coalesce(r.watermark, 0), coalesce(r.cycle, 0), coalesce(r.completed, 0),
+       coalesce(r.last_complete, 0), coalesce(r.held_deletes, 0),
+       (SELECT count(*) FROM seen WHERE resource = n.name)
+FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`,
+		resource).Scan(&wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
+	if err != nil {
+		return ResourceState{}, fmt.Errorf("read state of %s: %w", resource, err)
+	}
+	st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
+	return st, nil
+}
+
+// Resources is the state of every resource the store has a row for,
+// sorted by name.
+func (s *Store) Resources(ctx context.Context) ([]ResourceState, error) {
+	rows, err := s.r.QueryContext(ctx, `
+SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes,
+       coalesce(k.known, 0)
+FROM resources AS r
+LEFT JOIN (SELECT resource, count(*) AS known FROM seen GROUP BY resource) AS k
+       ON k.resource = r.resource
+ORDER BY r.resource`)
+	if err != nil {
+		return nil, fmt.Errorf("list resources: %w", err)
+	}
+	defer rows.Close()
+	var out []ResourceState
+	for rows.Next() {
+		var st ResourceState
+		var wm, last int64
+		if err := rows.Scan(&st.Resource, &wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known); err != nil {
+			return nil, fmt.Errorf("list resources: %w", err)
+		}
+		st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list resources: %w", err)
+	}
+	return out, nil
+}
+
+// InitResource sets the watermark of a resource that has not completed a
+// cycle and has no watermark yet (the configured start time); otherwise it
+// does nothing. Calling it at every start is safe.
+func (s *Store) InitResource(ctx context.Context, resource string, watermark time.Time) error {
+	_, err := s.w.ExecContext(ctx, `
+INSERT INTO resources (resource, watermark) VALUES (?1, ?2)
+ON CONFLICT (resource) DO UPDATE SET watermark = excluded.watermark
+WHERE completed = 0 AND watermark = 0`,
+		resource, nanos(watermark))
+	if err != nil {
+		return fmt.Errorf("init resource %s: %w", resource, err)
+	}
+	return nil
+}
+
+// BeginCycle counts a new cycle of resource and returns its number (1 for
+// the first). The number is committed before it is returned, so no two
+// cycles share one, even across restarts.
+func (s *Store) BeginCycle(ctx context.Context, resource string) (int64, error) {
+	var cycle int64
+	err := s.w.QueryRowContext(ctx, `
+INSERT INTO resources (resource, cycle) VALUES (?, 1)
+ON CONFLICT (resource) DO UPDATE SET cycle = cycle + 1
+RETURNING cycle`, resource).Scan(&cycle)
+	if err != nil {
+		return 0, fmt.Errorf("begin cycle of %s: %w", resource, err)
+	}
+	return cycle, nil
+}
+
+// ResetResource sets the watermark of resource, backwards too; the zero
+// time forgets it. The records seen are kept, so a reset re-reads changes
+// without taking known records for new.
+func (s *Store) ResetResource(ctx context.Context, resource string, watermark time.Time) error {
+	_, err := s.w.ExecContext(ctx, `
+INSERT INTO resources (resource, watermark) VALUES (?1, ?2)
+ON CONFLICT (resource) DO UPDATE SET watermark = excluded.watermark`,
+		resource, nanos(watermark))
+	if err != nil {
+		return fmt.Errorf("reset resource %s: %w", resource, err)
+	}
+	return nil
+}
+
+// ensureResource gives resource a row, so that seen records can refer to it.
+func ensureResource(ctx context.Context, tx *sql.Tx, resource string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO resources (resource) VALUES (?) ON CONFLICT DO NOTHING`, resource)
+	return err
+}

@@ -1,0 +1,48 @@
+package cursor
+
+// applicationID marks a SQLite file as a pollhook state store
+// (PRAGMA application_id): "PHK1".
+const applicationID = 0x50484b31
+
+// migrations are the schema, one step per version: migrations[i] takes the
+// file from version i to i+1. Steps are only ever appended; a released
+// step is never edited.
+var migrations = []string{
+	// 1: resources, seen records, outbox.
+	`
+CREATE TABLE resources (
+	resource      TEXT    NOT NULL PRIMARY KEY,
+	watermark     INTEGER NOT NULL DEFAULT 0,
+	cycle         INTEGER NOT NULL DEFAULT 0,
+	completed     INTEGER NOT NULL DEFAULT 0,
+	last_complete INTEGER NOT NULL DEFAULT 0,
+	held_deletes  INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE seen (
+	resource  TEXT    NOT NULL REFERENCES resources (resource) ON DELETE CASCADE,
+	id        TEXT    NOT NULL CHECK (id <> ''),
+	updated   INTEGER NOT NULL DEFAULT 0,
+	hash      TEXT    NOT NULL DEFAULT '',
+	last_seen INTEGER NOT NULL,
+	PRIMARY KEY (resource, id)
+) WITHOUT ROWID;
+
+CREATE INDEX seen_resource_last_seen ON seen (resource, last_seen);
+
+CREATE TABLE outbox (
+	seq         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	id          TEXT    NOT NULL UNIQUE CHECK (id <> ''),
+	type        TEXT    NOT NULL,
+	resource    TEXT    NOT NULL,
+	source      TEXT    NOT NULL DEFAULT '',
+	object      TEXT    NOT NULL DEFAULT '',
+	object_id   TEXT    NOT NULL DEFAULT '',
+	occurred_at INTEGER NOT NULL DEFAULT 0,
+	detected_at INTEGER NOT NULL DEFAULT 0,
+	data        TEXT    NOT NULL DEFAULT 'null'
+);
+
+CREATE INDEX outbox_resource_seq ON outbox (resource, seq);
+`,
+}

@@ -1,0 +1,113 @@
+package cursor
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is one detected change, as it sits in the outbox.
+type Event struct {
+	// Seq is the outbox position, assigned by the store on insert;
+	// increasing in insertion order.
+	Seq int64
+	// ID is deterministic: the same change detected twice has the same ID,
+	// and the outbox holds it once.
+	ID         string
+	Type       string // noun.verb: contact.created
+	Resource   string
+	Source     string
+	Object     string
+	ObjectID   string
+	OccurredAt time.Time
+	DetectedAt time.Time
+	// Data is the record as the API returned it (JSON); for a delete, the
+	// JSON null or what the store last knew.
+	Data json.RawMessage
+}
+
+// ResourceState is what the store knows of a resource between cycles.
+type ResourceState struct {
+	Resource string
+	// Watermark is the greatest updated date processed by a complete cycle
+	// (or the configured start time before the first one).
+	Watermark time.Time
+	// Cycle is the number of the last cycle begun; 0 before the first.
+	Cycle int64
+	// Completed is the number of cycles that completed.
+	Completed int64
+	// LastComplete is when the last cycle completed.
+	LastComplete time.Time
+	// HeldDeletes is how many deletes the last complete snapshot cycle held
+	// back because of the delete guard (0 when none).
+	HeldDeletes int64
+	// Known is the number of records the store holds for the resource.
+	Known int64
+}
+
+// Seen is the version of a record the store last recorded.
+type Seen struct {
+	// Updated is the record's updated date; zero when the resource has no
+	// updated field.
+	Updated time.Time
+	// Hash is a hash of the record's content.
+	Hash string
+}
+
+// SeenRecord is a record's id and version, written when a page commits.
+type SeenRecord struct {
+	ID string
+	Seen
+}
+
+// Page is what one fetched page commits: the versions of its records and
+// the events they produced, in one transaction.
+type Page struct {
+	Resource string
+	Cycle    int64
+	// Records are upserted with last_seen = Cycle.
+	Records []SeenRecord
+	// Touch are ids seen in this cycle whose record was not written (a
+	// record skipped for a bad date): their last_seen becomes Cycle where
+	// they exist, so that a snapshot does not take them for deleted.
+	Touch []string
+	// Events are inserted into the outbox; an event whose ID is already
+	// there is left as it is.
+	Events []Event
+}
+
+// Finish is what the last transaction of a complete cycle commits.
+type Finish struct {
+	Resource  string
+	Cycle     int64
+	Watermark time.Time
+	// Snapshot asks for deletes: records whose last_seen is before Cycle.
+	Snapshot bool
+	// DeleteGuard is the largest share of known records that may be
+	// deleted; when more would be, none are, and the count is held back.
+	DeleteGuard float64
+	// Deleted builds the event for a deleted record; the store inserts it
+	// and removes the record, in the same transaction.
+	Deleted func(id string, last Seen) Event
+	// Now is the completion time.
+	Now time.Time
+}
+
+// FinishResult says what a completed cycle did with deletes.
+type FinishResult struct {
+	// Known is how many records the store held before the deletes.
+	Known int64
+	// Deleted is how many delete events were written.
+	Deleted int64
+	// HeldBack is how many deletes the guard held back.
+	HeldBack int64
+}
+
+// EventFilter selects events from the outbox. Zero fields select all.
+type EventFilter struct {
+	Resource string
+	// Type is an exact type or a glob over noun.verb (contact.*).
+	Type     string
+	Since    time.Time // DetectedAt at or after
+	AfterSeq int64
+	Limit    int
+}
