@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+)
+
+func init() {
+	register(&command{
+		name:    "check",
+		summary: "validate a config file and summarise it",
+		usage: `Usage: pollhook check [-c FILE]
+
+Validates FILE (default pollhook.yaml, or $POLLHOOK_CONFIG) and prints its
+sources, resources with their schedule and next run, and destinations.
+Secrets are shown as <secret>. Every error found is printed, each with its
+file, line and key; the exit code is then 2.
+
+Example:
+  pollhook check -c examples/keap-contacts.yaml
+`,
+		run: runCheck,
+	})
+}
+
+func runCheck(ctx context.Context, e *env, args []string) error {
+	c := commands["check"]
+	fs := c.flags(e)
+	path := configFlag(fs)
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	printSummary(e, cfg, time.Now())
+	return nil
+}
+
+// printSummary writes what cfg configures, with secrets hidden.
+func printSummary(e *env, cfg *config.Config, now time.Time) {
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "config %s is valid\nstate\t%s\n", cfg.File, cfg.State.Path)
+	if cfg.HTTP.Listen != "" {
+		api := "hooks API off (no http.token)"
+		if cfg.HTTP.Token != "" {
+			api = "hooks API on, token " + cfg.HTTP.Token.String()
+		}
+		fmt.Fprintf(w, "http\t%s\t%s\n", cfg.HTTP.Listen, api)
+	}
+	fmt.Fprintf(w, "\nsources (%d)\n", len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		extra := ""
+		if s.RateLimit != nil {
+			extra = fmt.Sprintf("\trate %g/s burst %d", s.RateLimit.PerSecond, s.RateLimit.Burst)
+		}
+		fmt.Fprintf(w, "  %s\t%s\tauth %s\ttimeout %s%s\n", s.Name, s.BaseURL, authSummary(s.Auth), s.Timeout.D(), extra)
+	}
+	fmt.Fprintf(w, "\nresources (%d)\n", len(cfg.Resources))
+	for _, r := range cfg.Resources {
+		pag := r.Pagination.Type
+		if r.Pagination.Limit > 0 {
+			pag += fmt.Sprintf(" (limit %d)", r.Pagination.Limit)
+		}
+		fmt.Fprintf(w, "  %s\tsource %s\tevents %s\tschedule %s\tnext run %s\tpagination %s\tdeletes %s\tstart %s\n",
+			r.Name, r.Source, strings.Join(r.EventTypes(), ","), r.Schedule.Spec,
+			r.Schedule.Next(now).UTC().Format(time.RFC3339), pag, r.Deletes, r.Start)
+	}
+	fmt.Fprintf(w, "\ndestinations (%d)\n", len(cfg.Destinations))
+	for _, d := range cfg.Destinations {
+		secret := "unsigned"
+		if d.Secret != "" {
+			secret = "secret " + d.Secret.String()
+		}
+		fmt.Fprintf(w, "  %s\t%s\tevents %s\tformat %s\t%s\n", d.Name, redactUserinfo(d.URL), strings.Join(d.Events, ","), d.Format, secret)
+	}
+	w.Flush()
+}
+
+func authSummary(a config.Auth) string {
+	switch a.Type {
+	case config.AuthBearer:
+		return "bearer " + a.Token.String()
+	case config.AuthBasic:
+		return "basic " + a.Username + ":" + a.Password.String()
+	case config.AuthHeader:
+		return "header " + a.Name + ": " + a.Value.String()
+	case config.AuthQuery:
+		return "query " + a.Name + "=" + a.Value.String()
+	case config.AuthOAuth2:
+		return "oauth2 " + a.TokenURL + " client " + a.ClientID + " " + a.ClientSecret.String()
+	}
+	return a.Type
+}
+
+// redactUserinfo hides a password written into a URL.
+func redactUserinfo(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndex(host, "@"); at >= 0 {
+		host = "<secret>@" + host[at+1:]
+	}
+	if path != "" || strings.Contains(rest, "/") {
+		return scheme + "://" + host + "/" + path
+	}
+	return scheme + "://" + host
+}

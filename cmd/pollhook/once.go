@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/emit"
+	"github.com/pollhook/pollhook/poller"
+)
+
+func init() {
+	register(&command{
+		name:    "once",
+		summary: "run one poll cycle of each resource and print the new events",
+		usage: `Usage: pollhook once [-c FILE] [--resource NAME] [--dry-run]
+
+Runs one complete cycle of each resource (or only NAME): fetches every page,
+works out what was created, updated and deleted since the last cycle, and
+records it in the state file. New events are written to the outbox and
+printed to stdout as JSON lines in the pollhook envelope; a summary per
+resource goes to stderr. A resource whose cycle fails is named with the
+reason, its cursor stays where it was, and the exit code is 1.
+
+  --dry-run   run against a scratch copy of the state file: print what
+              would be emitted, commit nothing
+
+Examples:
+  pollhook once -c pollhook.yaml
+  pollhook once -c pollhook.yaml --resource contacts --dry-run | jq .type
+`,
+		run: runOnce,
+	})
+}
+
+func runOnce(ctx context.Context, e *env, args []string) error {
+	c := commands["once"]
+	fs := c.flags(e)
+	path := configFlag(fs)
+	only := fs.String("resource", "", "poll only this resource")
+	dry := fs.Bool("dry-run", false, "commit nothing")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	resources := cfg.Resources
+	if *only != "" {
+		r := cfg.Resource(*only)
+		if r == nil {
+			return &usageError{fmt.Sprintf("once: no resource %q in %s", *only, cfg.File)}
+		}
+		resources = []config.Resource{*r}
+	}
+	store, cleanup, err := openStore(ctx, cfg.State.Path, *dry)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	log := newLogger(e.stderr, "text", slog.LevelWarn)
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	var failed []error
+	for i := range resources {
+		r := &resources[i]
+		res, err := onceResource(ctx, cfg, r, store, log, out)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: failed: %s\n", r.Name, err.Error())
+			failed = append(failed, fmt.Errorf("resource %s: %w", r.Name, err))
+			continue
+		}
+		fmt.Fprintln(e.stderr, summaryLine(res, *dry))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d resources failed: %w", len(failed), len(resources), errors.Join(failed...))
+	}
+	return nil
+}
+
+// onceResource runs one cycle of r and prints the events it wrote.
+func onceResource(ctx context.Context, cfg *config.Config, r *config.Resource, store *cursor.Store, log *slog.Logger, out *bufio.Writer) (poller.CycleResult, error) {
+	p, err := poller.New(r, cfg.Source(r.Source), store, poller.Options{Logger: log})
+	if err != nil {
+		return poller.CycleResult{}, err
+	}
+	before, err := store.LastSeq(ctx)
+	if err != nil {
+		return poller.CycleResult{}, err
+	}
+	res, err := p.Cycle(ctx)
+	// Events of a failed cycle's committed pages are in the outbox too:
+	// print them either way.
+	perr := store.EachEvent(context.WithoutCancel(ctx), cursor.EventFilter{Resource: r.Name, AfterSeq: before}, func(ev cursor.Event) error {
+		b, err := json.Marshal(emit.NewEnvelope(ev))
+		if err != nil {
+			return err
+		}
+		out.Write(b)
+		return out.WriteByte('\n')
+	})
+	out.Flush()
+	if err != nil {
+		return res, err
+	}
+	return res, perr
+}
+
+func summaryLine(r poller.CycleResult, dry bool) string {
+	prefix := r.Resource + ":"
+	if dry {
+		prefix += " (dry run)"
+	}
+	d := r.Duration.Round(time.Millisecond)
+	if r.Silent {
+		return fmt.Sprintf("%s first cycle recorded %d records in %d pages (%s); no events: start is now, so only later changes are reported",
+			prefix, r.Records, r.Pages, d)
+	}
+	s := fmt.Sprintf("%s cycle %d: %d pages, %d records, %d created, %d updated, %d deleted in %s",
+		prefix, r.Cycle, r.Pages, r.Records, r.Created, r.Updated, r.Deleted, d)
+	if r.Skipped > 0 {
+		s += fmt.Sprintf("; %d records skipped (see warnings)", r.Skipped)
+	}
+	if r.HeldBack > 0 {
+		s += fmt.Sprintf("; %d deletes HELD BACK by delete_guard", r.HeldBack)
+	}
+	if !r.Watermark.IsZero() {
+		s += "; watermark " + r.Watermark.UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}
+
+// openStore opens the state file, or for a dry run a scratch copy of it
+// (a fresh one when there is no state file yet); cleanup closes and, for a
+// dry run, removes the copy.
+func openStore(ctx context.Context, path string, dry bool) (*cursor.Store, func(), error) {
+	if !dry {
+		s, err := cursor.Open(ctx, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close() }, nil
+	}
+	dir, err := os.MkdirTemp("", "pollhook-dry-run-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("create dry-run state: %w", err)
+	}
+	scratch := filepath.Join(dir, "state.db")
+	if _, err := os.Stat(path); err == nil {
+		real, err := cursor.Open(ctx, path)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		err = real.Backup(ctx, scratch)
+		real.Close()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+	}
+	s, err := cursor.Open(ctx, scratch)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return s, func() { s.Close(); os.RemoveAll(dir) }, nil
+}

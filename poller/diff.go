@@ -1,0 +1,170 @@
+package poller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// Event verbs, before a resource's event_names turns them into its types.
+const (
+	verbCreated = "created"
+	verbUpdated = "updated"
+	verbDeleted = "deleted"
+)
+
+// differ decides, record by record, what changed since the store last saw
+// a resource. It holds one cycle's view of the rules of DESIGN.md's diff
+// semantics; it does no I/O.
+type differ struct {
+	res    *config.Resource
+	source string
+	// watermark is the previous complete cycle's watermark (or the start
+	// time before the first); created dates after it mean created.
+	watermark time.Time
+	// silent records without emitting: the first cycle of start: now.
+	silent bool
+	// silentUntil records without emitting the never-seen records updated
+	// at or before it: the first cycle of start: <time>.
+	silentUntil time.Time
+	// fullIDSet says the store holds every id the upstream has, so a
+	// never-seen id without a created date is new.
+	fullIDSet bool
+	now       time.Time
+}
+
+// pageDiff is what one page adds to the store.
+type pageDiff struct {
+	records    []cursor.SeenRecord
+	events     []cursor.Event
+	maxUpdated time.Time
+	created    int
+	updated    int
+}
+
+// page diffs a page's records against seen, the versions the store holds
+// for their ids. seen is updated as records are processed, so an id twice
+// in one page yields at most one event for each version.
+func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
+	var out pageDiff
+	out.records = make([]cursor.SeenRecord, 0, len(recs))
+	hasUpdated := d.res.Dates.Updated != nil
+	for i := range recs {
+		r := &recs[i]
+		if r.Updated.After(out.maxUpdated) {
+			out.maxUpdated = r.Updated
+		}
+		next := cursor.Seen{Updated: r.Updated, Hash: r.Hash}
+		prev, known := seen[r.ID]
+		verb := ""
+		switch {
+		case known && hasUpdated:
+			if r.Updated.After(prev.Updated) {
+				verb = verbUpdated
+			} else {
+				// The same version again (lookback overlap) or an older
+				// one served late: keep the newest the store has.
+				next = prev
+			}
+		case known:
+			if r.Hash != prev.Hash {
+				verb = verbUpdated
+			}
+		case d.silent:
+		case hasUpdated && !d.silentUntil.IsZero() && !r.Updated.After(d.silentUntil):
+		default:
+			verb = d.newVerb(r)
+		}
+		seen[r.ID] = next
+		out.records = append(out.records, cursor.SeenRecord{ID: r.ID, Seen: next})
+		if verb == "" {
+			continue
+		}
+		if verb == verbCreated {
+			out.created++
+		} else {
+			out.updated++
+		}
+		out.events = append(out.events, d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data))
+	}
+	return out
+}
+
+// newVerb says whether a never-seen record is created or updated.
+func (d *differ) newVerb(r *Record) string {
+	if d.res.Dates.Created != nil && !r.Created.IsZero() {
+		if r.Created.After(d.watermark) {
+			return verbCreated
+		}
+		if d.res.Dates.Updated != nil && absDuration(r.Updated.Sub(r.Created)) <= d.res.CreatedTolerance.D() {
+			return verbCreated
+		}
+		return verbUpdated
+	}
+	if d.fullIDSet {
+		return verbCreated
+	}
+	return verbUpdated
+}
+
+// occurred is when a change happened, as the record tells it.
+func (d *differ) occurred(verb string, r *Record) time.Time {
+	if verb == verbCreated && !r.Created.IsZero() {
+		return r.Created
+	}
+	if !r.Updated.IsZero() {
+		return r.Updated
+	}
+	return d.now
+}
+
+// deleted builds the event of a record that a snapshot no longer lists.
+func (d *differ) deleted(id string, last cursor.Seen) cursor.Event {
+	return d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
+}
+
+func (d *differ) event(verb, id, ver string, occurred time.Time, data json.RawMessage) cursor.Event {
+	typ := d.res.EventType(verb)
+	return cursor.Event{
+		ID:         EventID(d.res.Name, id, typ, ver),
+		Type:       typ,
+		Resource:   d.res.Name,
+		Source:     d.source,
+		Object:     d.res.Object,
+		ObjectID:   id,
+		OccurredAt: occurred,
+		DetectedAt: d.now,
+		Data:       data,
+	}
+}
+
+// version names a record's version: its updated date, or its content hash
+// where the resource has no updated field.
+func version(s cursor.Seen) string {
+	if !s.Updated.IsZero() {
+		return s.Updated.UTC().Format(time.RFC3339Nano)
+	}
+	return s.Hash
+}
+
+// EventID is the deterministic id of a change: the same change detected
+// twice, by any process, has the same id.
+func EventID(resource, objectID, eventType, version string) string {
+	h := sha256.New()
+	for _, s := range []string{resource, objectID, eventType, version} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "evt_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

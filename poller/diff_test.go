@@ -1,0 +1,153 @@
+package poller
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+)
+
+var (
+	t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	t1 = t0.Add(time.Minute)
+	t2 = t0.Add(2 * time.Minute)
+	t3 = t0.Add(3 * time.Minute)
+)
+
+func diffResource(updated, created bool) *config.Resource {
+	guard := 0.5
+	r := &config.Resource{Name: "contacts", Object: "contact", Source: "crm", DeleteGuard: &guard,
+		CreatedTolerance: config.Duration(time.Second), EventNames: "pollhook"}
+	if updated {
+		r.Dates.Updated = &config.DateField{Field: "updated", Location: time.UTC}
+	}
+	if created {
+		r.Dates.Created = &config.DateField{Field: "created", Location: time.UTC}
+	}
+	return r
+}
+
+func rec(id string, updated, created time.Time, content string) Record {
+	data := json.RawMessage(fmt.Sprintf(`{"id":%q,"v":%q}`, id, content))
+	return Record{ID: id, Updated: updated, Created: created, Data: data, Hash: "h-" + content}
+}
+
+func TestDiffRules(t *testing.T) {
+	type want struct{ typ, id string }
+	tests := []struct {
+		name       string
+		updated    bool // the resource has an updated field
+		created    bool // and a created field
+		watermark  time.Time
+		silent     bool
+		until      time.Time
+		fullIDSet  bool
+		seen       map[string]cursor.Seen
+		records    []Record
+		want       []want
+		wantStored map[string]cursor.Seen
+	}{{
+		name: "seen id whose updated date advanced is updated", updated: true, created: true, watermark: t1,
+		seen:    map[string]cursor.Seen{"1": {Updated: t0, Hash: "h-a"}},
+		records: []Record{rec("1", t2, t0, "b")},
+		want:    []want{{"contact.updated", "1"}},
+	}, {
+		name: "record re-read in the lookback window is nothing", updated: true, created: true, watermark: t1,
+		seen:    map[string]cursor.Seen{"1": {Updated: t1, Hash: "h-a"}},
+		records: []Record{rec("1", t1, t0, "a")},
+	}, {
+		name: "an older version served late is nothing and the newer stays stored", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-new"}},
+		records:    []Record{rec("1", t1, time.Time{}, "old")},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-new"}},
+	}, {
+		name: "new id created after the watermark is created", updated: true, created: true, watermark: t1,
+		records: []Record{rec("2", t2, t2, "a")},
+		want:    []want{{"contact.created", "2"}},
+	}, {
+		name: "old record never seen that changed is updated, not created", updated: true, created: true, watermark: t1,
+		records: []Record{rec("3", t2, t0, "a")},
+		want:    []want{{"contact.updated", "3"}},
+	}, {
+		name: "late record created before the watermark with created = updated is created", updated: true, created: true, watermark: t2,
+		records: []Record{rec("4", t1, t1.Add(-500*time.Millisecond), "a")},
+		want:    []want{{"contact.created", "4"}},
+	}, {
+		name: "no created date and a partial id set: updated", updated: true, watermark: t1,
+		records: []Record{rec("5", t2, time.Time{}, "a")},
+		want:    []want{{"contact.updated", "5"}},
+	}, {
+		name: "no created date and the full id set: created", updated: true, watermark: t1, fullIDSet: true,
+		records: []Record{rec("5", t2, time.Time{}, "a")},
+		want:    []want{{"contact.created", "5"}},
+	}, {
+		name: "first cycle of start now records and emits nothing", updated: true, created: true, silent: true,
+		records:    []Record{rec("1", t1, t0, "a"), rec("2", t2, t2, "b")},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t1, Hash: "h-a"}, "2": {Updated: t2, Hash: "h-b"}},
+	}, {
+		name: "first cycle of start <time> emits only what changed after it", updated: true, created: true, watermark: t1, until: t1,
+		records: []Record{rec("1", t0, t0, "a"), rec("2", t1, t0, "b"), rec("3", t2, t2, "c"), rec("4", t3, t0, "d")},
+		want:    []want{{"contact.created", "3"}, {"contact.updated", "4"}},
+	}, {
+		name:    "no updated field: a changed hash is updated",
+		seen:    map[string]cursor.Seen{"1": {Hash: "h-a"}, "2": {Hash: "h-b"}},
+		records: []Record{rec("1", time.Time{}, time.Time{}, "a"), rec("2", time.Time{}, time.Time{}, "changed")},
+		want:    []want{{"contact.updated", "2"}},
+	}, {
+		name: "one id twice in a page with one version yields one event", updated: true, watermark: t1, fullIDSet: true,
+		records: []Record{rec("1", t2, time.Time{}, "a"), rec("1", t2, time.Time{}, "a")},
+		want:    []want{{"contact.created", "1"}},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &differ{res: diffResource(tt.updated, tt.created), source: "crm", watermark: tt.watermark,
+				silent: tt.silent, silentUntil: tt.until, fullIDSet: tt.fullIDSet, now: t3}
+			seen := map[string]cursor.Seen{}
+			for k, v := range tt.seen {
+				seen[k] = v
+			}
+			pd := d.page(tt.records, seen)
+			var got []want
+			for _, e := range pd.events {
+				got = append(got, want{e.Type, e.ObjectID})
+				if e.Resource != "contacts" || e.Source != "crm" || e.Object != "contact" || !e.DetectedAt.Equal(t3) {
+					t.Errorf("event %+v: wrong envelope fields", e)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("events = %v, want %v", got, tt.want)
+			}
+			if len(pd.records) != len(tt.records) {
+				t.Errorf("stored %d records, want %d", len(pd.records), len(tt.records))
+			}
+			for id, w := range tt.wantStored {
+				if s := seen[id]; !s.Updated.Equal(w.Updated) || s.Hash != w.Hash {
+					t.Errorf("stored %s = %+v, want %+v", id, s, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEventIDDeterministic(t *testing.T) {
+	d := &differ{res: diffResource(true, false), source: "crm", watermark: t0, fullIDSet: true, now: t3}
+	a := d.page([]Record{rec("1", t1, time.Time{}, "a")}, map[string]cursor.Seen{})
+	d.now = t3.Add(time.Hour) // detected again, later, by another cycle
+	b := d.page([]Record{rec("1", t1, time.Time{}, "a")}, map[string]cursor.Seen{})
+	if a.events[0].ID != b.events[0].ID {
+		t.Errorf("the same change detected twice has ids %s and %s", a.events[0].ID, b.events[0].ID)
+	}
+	c := d.page([]Record{rec("1", t2, time.Time{}, "b")}, map[string]cursor.Seen{"1": {Updated: t1}})
+	if c.events[0].ID == a.events[0].ID {
+		t.Errorf("a later version reuses id %s", a.events[0].ID)
+	}
+	del1 := d.deleted("1", cursor.Seen{Updated: t2})
+	del2 := d.deleted("1", cursor.Seen{Updated: t2})
+	if del1.ID != del2.ID || del1.Type != "contact.deleted" || string(del1.Data) != "null" {
+		t.Errorf("deleted events %+v and %+v", del1, del2)
+	}
+}

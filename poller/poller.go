@@ -1,0 +1,230 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// Store is what a Poller keeps between pages and cycles. *cursor.Store
+// implements it.
+type Store interface {
+	ResourceState(ctx context.Context, resource string) (cursor.ResourceState, error)
+	InitResource(ctx context.Context, resource string, watermark time.Time) error
+	BeginCycle(ctx context.Context, resource string) (int64, error)
+	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
+	CommitPage(ctx context.Context, p cursor.Page) error
+	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
+}
+
+// Options are a Poller's collaborators; the zero value is production's.
+type Options struct {
+	// Transport carries the upstream requests; nil uses a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Sleep waits between fetch retries; nil waits on a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger receives the poller's logs; nil discards them.
+	Logger *slog.Logger
+	// AfterPage, when set, runs after each page commits; an error from it
+	// fails the cycle there, as a crash would.
+	AfterPage func(page int) error
+}
+
+// Poller runs the cycles of one resource. A Poller runs one cycle at a
+// time: Cycle must not be called concurrently on the same Poller.
+type Poller struct {
+	res     *config.Resource
+	src     *config.Source
+	store   Store
+	fetcher *Fetcher
+	now     func() time.Time
+	log     *slog.Logger
+	after   func(int) error
+}
+
+// New returns the Poller of res, which polls src and records in store.
+func New(res *config.Resource, src *config.Source, store Store, opts Options) (*Poller, error) {
+	client, err := NewClient(*src, ClientOptions{Transport: opts.Transport, Sleep: opts.Sleep, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("create poller of %s: %w", res.Name, err)
+	}
+	x, err := NewExtractor(res)
+	if err != nil {
+		return nil, fmt.Errorf("create poller of %s: %w", res.Name, err)
+	}
+	p := &Poller{
+		res: res, src: src, store: store,
+		fetcher: NewFetcher(res, client, x),
+		now:     opts.Now, log: opts.Logger, after: opts.AfterPage,
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("resource", res.Name)
+	return p, nil
+}
+
+// Resource returns the configuration of the polled resource.
+func (p *Poller) Resource() *config.Resource { return p.res }
+
+// CycleResult says what one cycle did.
+type CycleResult struct {
+	Resource string
+	Cycle    int64
+	// Silent is true for a first cycle that only records what exists.
+	Silent  bool
+	Pages   int
+	Records int
+	// Skipped counts records reported and skipped (no id, bad date).
+	Skipped  int
+	Created  int
+	Updated  int
+	Deleted  int64
+	HeldBack int64
+	// Watermark is the resource's watermark after the cycle.
+	Watermark time.Time
+	Duration  time.Duration
+}
+
+// Events is the number of events the cycle wrote.
+func (r CycleResult) Events() int64 { return int64(r.Created+r.Updated) + r.Deleted }
+
+// maxSkipLogs is how many skipped records a cycle logs one by one; the
+// rest are counted in one line at its end.
+const maxSkipLogs = 10
+
+// Cycle fetches every page once, commits each page's record versions and
+// events in one transaction, and, when every page was fetched, commits the
+// advanced watermark and (in snapshot mode) the deletes. A cycle that
+// fails part-way keeps the pages it committed and leaves the watermark
+// where it was, so the next cycle fetches the rest again.
+func (p *Poller) Cycle(ctx context.Context) (CycleResult, error) {
+	start := p.now()
+	res := CycleResult{Resource: p.res.Name}
+	d, err := p.begin(ctx, &res)
+	if err != nil {
+		return res, err
+	}
+	since := d.watermark.Add(-p.res.Lookback.D())
+	if d.watermark.IsZero() || since.Before(time.Unix(0, 0)) {
+		since = time.Unix(0, 0)
+	}
+	loc := time.UTC
+	if p.res.Dates.Updated != nil {
+		loc = p.res.Dates.Updated.Location
+	}
+	watermark := d.watermark
+	// A page fetched is a page committed: a stop signal cancels ctx, but
+	// the page in hand still commits whole before the cycle ends.
+	commitCtx := context.WithoutCancel(ctx)
+	err = p.fetcher.Each(ctx, p.res.Template.Expand(since, loc), func(pg Page) error {
+		ids := make([]string, len(pg.Records))
+		for i, r := range pg.Records {
+			ids[i] = r.ID
+		}
+		seen, err := p.store.Seen(ctx, p.res.Name, ids)
+		if err != nil {
+			return err
+		}
+		pd := d.page(pg.Records, seen)
+		touch := make([]string, 0, len(pg.Skips))
+		for _, s := range pg.Skips {
+			if res.Skipped < maxSkipLogs {
+				p.log.Warn("record skipped", "page", pg.Number, "index", s.Index, "object_id", s.ID, "reason", s.Reason)
+			}
+			res.Skipped++
+			if s.ID != "" {
+				touch = append(touch, s.ID)
+			}
+		}
+		err = p.store.CommitPage(commitCtx, cursor.Page{
+			Resource: p.res.Name, Cycle: res.Cycle,
+			Records: pd.records, Touch: touch, Events: pd.events,
+		})
+		if err != nil {
+			return err
+		}
+		if pd.maxUpdated.After(watermark) {
+			watermark = pd.maxUpdated
+		}
+		res.Pages++
+		res.Records += len(pg.Records)
+		res.Created += pd.created
+		res.Updated += pd.updated
+		if p.after != nil {
+			return p.after(pg.Number)
+		}
+		return nil
+	})
+	if err != nil {
+		res.Duration = p.now().Sub(start)
+		return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
+	}
+	fin, err := p.store.FinishCycle(commitCtx, cursor.Finish{
+		Resource:    p.res.Name,
+		Cycle:       res.Cycle,
+		Watermark:   watermark,
+		Snapshot:    p.res.Deletes == config.DeletesSnapshot,
+		DeleteGuard: *p.res.DeleteGuard,
+		Deleted:     d.deleted,
+		Now:         p.now(),
+	})
+	res.Duration = p.now().Sub(start)
+	if err != nil {
+		return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
+	}
+	if res.Skipped > maxSkipLogs {
+		p.log.Warn("records skipped", "skipped", res.Skipped, "logged", maxSkipLogs)
+	}
+	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
+	res.Watermark = watermark
+	if fin.HeldBack > 0 {
+		p.log.Warn("deletes held back by the delete guard",
+			"held_back", fin.HeldBack, "known", fin.Known, "delete_guard", *p.res.DeleteGuard)
+	}
+	return res, nil
+}
+
+// begin reads the resource's state, starts a cycle and sets up its differ.
+func (p *Poller) begin(ctx context.Context, res *CycleResult) (*differ, error) {
+	st, err := p.store.ResourceState(ctx, p.res.Name)
+	if err != nil {
+		return nil, fmt.Errorf("poll %s: %w", p.res.Name, err)
+	}
+	d := &differ{
+		res:       p.res,
+		source:    p.src.Name,
+		watermark: st.Watermark,
+		fullIDSet: p.res.Deletes == config.DeletesSnapshot || p.res.Start == config.StartBeginning,
+		now:       p.now().UTC(),
+	}
+	if st.Completed == 0 {
+		switch p.res.Start {
+		case config.StartNow:
+			d.silent = true
+		case config.StartBeginning:
+			d.watermark = time.Time{}
+		default:
+			d.watermark, d.silentUntil = p.res.StartTime, p.res.StartTime
+			if err := p.store.InitResource(ctx, p.res.Name, p.res.StartTime); err != nil {
+				return nil, fmt.Errorf("poll %s: %w", p.res.Name, err)
+			}
+		}
+	}
+	res.Silent = d.silent
+	if res.Cycle, err = p.store.BeginCycle(ctx, p.res.Name); err != nil {
+		return nil, fmt.Errorf("poll %s: %w", p.res.Name, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,166 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+)
+
+// fakeCycler records when its cycles ran; a cycle takes `takes` and fails
+// while fail says so.
+type fakeCycler struct {
+	res   *config.Resource
+	takes time.Duration
+	fail  func(n int) bool
+
+	mu      sync.Mutex
+	starts  []time.Time
+	running int
+	overlap bool
+}
+
+func (f *fakeCycler) Resource() *config.Resource { return f.res }
+
+func (f *fakeCycler) Cycle(ctx context.Context) (CycleResult, error) {
+	f.mu.Lock()
+	f.starts = append(f.starts, time.Now())
+	n := len(f.starts)
+	f.running++
+	if f.running > 1 {
+		f.overlap = true
+	}
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
+	if f.takes > 0 {
+		select {
+		case <-time.After(f.takes):
+		case <-ctx.Done():
+			return CycleResult{}, ctx.Err()
+		}
+	}
+	if f.fail != nil && f.fail(n) {
+		return CycleResult{}, errors.New("upstream down")
+	}
+	return CycleResult{Resource: f.res.Name}, nil
+}
+
+func (f *fakeCycler) gaps() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Duration
+	for i := 1; i < len(f.starts); i++ {
+		out = append(out, f.starts[i].Sub(f.starts[i-1]))
+	}
+	return out
+}
+
+func schedResource(t *testing.T, name, spec string) *config.Resource {
+	s, err := config.ParseSchedule(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.Resource{Name: name, Schedule: s}
+}
+
+func TestSchedulerPollsAtStartThenOnItsGrid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		r := schedResource(t, "contacts", "1m")
+		f := &fakeCycler{res: r}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Second)
+		defer cancel()
+		NewScheduler([]Cycler{f}, SchedulerOptions{}).Run(ctx)
+		if len(f.starts) == 0 || !f.starts[0].Equal(start) {
+			t.Fatalf("first cycle at %v, want at start %v", f.starts, start)
+		}
+		// After the first, every cycle falls on the resource's phase.
+		want := NextRun(r, start)
+		for _, s := range f.starts[1:] {
+			if !s.Equal(want) {
+				t.Fatalf("cycle at %v, want %v", s, want)
+			}
+			want = want.Add(time.Minute)
+		}
+		if len(f.starts) < 5 {
+			t.Fatalf("%d cycles in 5 minutes of a 1m schedule", len(f.starts))
+		}
+	})
+}
+
+func TestSchedulerJitterIsStableAndSpread(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	seen := map[time.Time]bool{}
+	for _, name := range []string{"contacts", "deals", "issues", "companies", "tags"} {
+		r := schedResource(t, name, "5m")
+		a, b := NextRun(r, now), NextRun(r, now)
+		if !a.Equal(b) {
+			t.Fatalf("%s: next run %v then %v for the same instant", name, a, b)
+		}
+		if !a.After(now) || a.Sub(now) > 5*time.Minute {
+			t.Fatalf("%s: next run %v not within one interval of %v", name, a, now)
+		}
+		seen[a] = true
+	}
+	if len(seen) < 4 {
+		t.Errorf("5 resources share %d next-run times: no spread", len(seen))
+	}
+	cron := schedResource(t, "contacts", "*/5 * * * *")
+	next := NextRun(cron, now)
+	if next.Before(now.Add(5*time.Minute)) || next.After(now.Add(5*time.Minute+maxCronJitter)) {
+		t.Errorf("cron next run %v, want 10:05 plus at most %v", next, maxCronJitter)
+	}
+}
+
+func TestSchedulerBacksOffAFailingResourceOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bad := &fakeCycler{res: schedResource(t, "bad", "30s"), fail: func(n int) bool { return n <= 4 }}
+		good := &fakeCycler{res: schedResource(t, "good", "30s"), takes: 45 * time.Second}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		NewScheduler([]Cycler{bad, good}, SchedulerOptions{}).Run(ctx)
+
+		g := bad.gaps()
+		if len(g) < 5 {
+			t.Fatalf("bad resource gaps %v", g)
+		}
+		// Failures 1..4 wait at least 30s, 60s, 120s, 240s; then the
+		// schedule resumes.
+		for i, least := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute} {
+			if g[i] < least || g[i] > least+30*time.Second {
+				t.Errorf("wait after failure %d = %v, want %v to %v", i+1, g[i], least, least+30*time.Second)
+			}
+		}
+		if g[4] > 30*time.Second {
+			t.Errorf("after recovery the wait is %v, want the 30s schedule", g[4])
+		}
+		if good.overlap {
+			t.Error("a slow resource ran two cycles at once")
+		}
+		// The slow resource polls back to back, never delayed by the
+		// failing one: 20 minutes of 45s cycles on a 30s grid.
+		if n := len(good.gaps()); n < 18 {
+			t.Errorf("slow resource ran %d cycles in 20m", n+1)
+		}
+	})
+}
+
+func TestBackoffCaps(t *testing.T) {
+	every := func(spec string) config.Schedule { s, _ := config.ParseSchedule(spec); return s }
+	for _, tt := range []struct {
+		spec string
+		n    int
+		want time.Duration
+	}{
+		{"1m", 1, time.Minute}, {"1m", 3, 4 * time.Minute}, {"1m", 20, MaxBackoff},
+		{"1h", 5, time.Hour}, {"*/5 * * * *", 1, MinBackoff}, {"*/5 * * * *", 10, MaxBackoff},
+	} {
+		if got := backoff(every(tt.spec), tt.n); got != tt.want {
+			t.Errorf("backoff(%s, %d) = %v, want %v", tt.spec, tt.n, got, tt.want)
+		}
+	}
+}
