@@ -1,0 +1,60 @@
+// Package emit turns outbox events into what receivers get: the event
+// envelope and its formats (pollhook, cloudevents, keap, cloud-elements),
+// destinations, batching, signing and delivery.
+package emit
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// TimeLayout is how times are written in event bodies: RFC 3339 in UTC with
+// milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Time is a time written in TimeLayout, in UTC.
+type Time time.Time
+
+// MarshalJSON writes t in TimeLayout.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(TimeLayout) + `"`), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 time.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var v time.Time
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*t = Time(v)
+	return nil
+}
+
+// Envelope is an event in the pollhook format.
+type Envelope struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Resource   string          `json:"resource"`
+	Source     string          `json:"source"`
+	Object     string          `json:"object"`
+	ObjectID   string          `json:"object_id"`
+	OccurredAt Time            `json:"occurred_at"`
+	DetectedAt Time            `json:"detected_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// NewEnvelope returns e in the pollhook format.
+func NewEnvelope(e cursor.Event) Envelope {
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return Envelope{
+		ID: e.ID, Type: e.Type, Resource: e.Resource, Source: e.Source,
+		Object: e.Object, ObjectID: e.ObjectID,
+		OccurredAt: Time(e.OccurredAt), DetectedAt: Time(e.DetectedAt),
+		Data: data,
+	}
+}

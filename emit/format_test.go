@@ -1,0 +1,337 @@
+package emit
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+)
+
+var (
+	occurred = time.Date(2026, 11, 22, 10, 4, 5, 123_000_000, time.UTC)
+	detected = time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)
+)
+
+// event returns a contact event with object id id and type contact.<verb>.
+func event(id, verb string) cursor.Event {
+	return cursor.Event{
+		ID:         "evt_" + id + "_" + verb,
+		Type:       "contact." + verb,
+		Resource:   "contacts",
+		Source:     "keap",
+		Object:     "contact",
+		ObjectID:   id,
+		OccurredAt: occurred,
+		DetectedAt: detected,
+		Data:       json.RawMessage(fmt.Sprintf(`{"id":%q,"note":"a <b> & c"}`, id)),
+	}
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+func TestEncodePollhook(t *testing.T) {
+	e1, e2 := event("1", "updated"), event("2", "created")
+
+	one, err := Encode(config.FormatPollhook, []cursor.Event{e1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.ContentType != "application/json" || one.ID != e1.ID {
+		t.Errorf("content type %q, id %q; want application/json, %q", one.ContentType, one.ID, e1.ID)
+	}
+	got := decode[map[string]any](t, one.Bytes)
+	want := map[string]any{
+		"id": e1.ID, "type": "contact.updated", "resource": "contacts", "source": "keap",
+		"object": "contact", "object_id": "1",
+		"occurred_at": "2026-11-22T10:04:05.123Z", "detected_at": "2026-11-22T10:05:00.000Z",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if data, _ := got["data"].(map[string]any); data["id"] != "1" {
+		t.Errorf("data = %v, want the record", got["data"])
+	}
+	if !strings.Contains(string(one.Bytes), `"a <b> & c"`) {
+		t.Errorf("record bytes changed: %s", one.Bytes)
+	}
+
+	// A batching destination gets an array, even of one.
+	for _, events := range [][]cursor.Event{{e1}, {e1, e2}} {
+		b, err := Encode(config.FormatPollhook, events, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arr := decode[[]Envelope](t, b.Bytes)
+		if len(arr) != len(events) {
+			t.Fatalf("batch of %d: got %d envelopes", len(events), len(arr))
+		}
+		for i, env := range arr {
+			if env.ID != events[i].ID || env.ObjectID != events[i].ObjectID {
+				t.Errorf("envelope %d = %+v, want event %s", i, env, events[i].ID)
+			}
+		}
+	}
+
+	if _, err := Encode(config.FormatPollhook, []cursor.Event{e1, e2}, false); err == nil {
+		t.Error("two events in an unbatched body: no error")
+	}
+}
+
+func TestEncodeNullData(t *testing.T) {
+	e := event("1", "deleted")
+	e.Data = nil
+	b, err := Encode(config.FormatPollhook, []cursor.Event{e}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode[map[string]json.RawMessage](t, b.Bytes); string(got["data"]) != "null" {
+		t.Errorf("data = %s, want null", got["data"])
+	}
+}
+
+var ceAttrName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+
+func TestEncodeCloudEvents(t *testing.T) {
+	e1, e2 := event("1", "updated"), event("2", "deleted")
+	e2.Data = json.RawMessage("null")
+
+	one, err := Encode(config.FormatCloudEvents, []cursor.Event{e1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.ContentType != "application/cloudevents+json" {
+		t.Errorf("content type %q", one.ContentType)
+	}
+	got := decode[map[string]any](t, one.Bytes)
+	want := map[string]any{
+		"specversion": "1.0", "id": e1.ID, "source": "/pollhook/keap/contacts",
+		"type": "contact.updated", "subject": "1", "time": "2026-11-22T10:04:05.123Z",
+		"datacontenttype":  "application/json",
+		"pollhookresource": "contacts", "detectedat": "2026-11-22T10:05:00.000Z",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if data, _ := got["data"].(map[string]any); data["id"] != "1" {
+		t.Errorf("data = %v, want the record", got["data"])
+	}
+	for k := range got {
+		if !ceAttrName.MatchString(k) {
+			t.Errorf("attribute %q breaks the CloudEvents naming rule", k)
+		}
+	}
+
+	batch, err := Encode(config.FormatCloudEvents, []cursor.Event{e1, e2}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch.ContentType != "application/cloudevents-batch+json" {
+		t.Errorf("batch content type %q", batch.ContentType)
+	}
+	arr := decode[[]map[string]any](t, batch.Bytes)
+	if len(arr) != 2 || arr[0]["id"] != e1.ID || arr[1]["id"] != e2.ID {
+		t.Fatalf("batch = %v", arr)
+	}
+	if _, ok := arr[1]["data"]; ok {
+		t.Errorf("a delete with no record carries data: %v", arr[1]["data"])
+	}
+}
+
+func TestCloudEventSourceEscapes(t *testing.T) {
+	if got := CloudEventSource("my api", "a/b"); got != "/pollhook/my%20api/a%2Fb" {
+		t.Errorf("source = %q", got)
+	}
+}
+
+func TestEncodeKeap(t *testing.T) {
+	tests := []struct {
+		objectID string
+		want     any // as decoded by encoding/json
+	}{
+		{"123", float64(123)},
+		{"0", float64(0)},
+		{"0012", "0012"},
+		{"abc-1", "abc-1"},
+		{"-5", "-5"},
+		{"99999999999999999999", "99999999999999999999"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		e := event(tt.objectID, "add")
+		b, err := Encode(config.FormatKeap, []cursor.Event{e}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := decode[map[string]any](t, b.Bytes)
+		if got["event_key"] != "contact.add" || got["object_type"] != "contact" {
+			t.Errorf("event_key %v, object_type %v", got["event_key"], got["object_type"])
+		}
+		keys, _ := got["object_keys"].([]any)
+		if len(keys) != 1 {
+			t.Fatalf("object_keys = %v", got["object_keys"])
+		}
+		k := keys[0].(map[string]any)
+		if k["id"] != tt.want {
+			t.Errorf("id %q encoded as %#v, want %#v", tt.objectID, k["id"], tt.want)
+		}
+		if k["apiUrl"] != "" || k["timestamp"] != "2026-11-22T10:04:05.123Z" {
+			t.Errorf("apiUrl %v, timestamp %v", k["apiUrl"], k["timestamp"])
+		}
+	}
+}
+
+func TestEncodeKeapLimits(t *testing.T) {
+	if _, err := Encode(config.FormatKeap, []cursor.Event{event("1", "add"), event("2", "edit")}, true); err == nil ||
+		!strings.Contains(err.Error(), "contact.add and contact.edit") {
+		t.Errorf("mixed types: err = %v, want one naming both types", err)
+	}
+	many := make([]cursor.Event, KeapMaxKeys+1)
+	for i := range many {
+		many[i] = event(fmt.Sprint(i+1), "add")
+	}
+	b, err := Encode(config.FormatKeap, many[:KeapMaxKeys], true)
+	if err != nil {
+		t.Fatalf("%d keys: %v", KeapMaxKeys, err)
+	}
+	if got := decode[KeapBody](t, b.Bytes); len(got.ObjectKeys) != KeapMaxKeys {
+		t.Errorf("got %d keys", len(got.ObjectKeys))
+	}
+	if _, err := Encode(config.FormatKeap, many, true); err == nil {
+		t.Errorf("%d keys: no error", len(many))
+	}
+}
+
+func TestEncodeCloudElements(t *testing.T) {
+	e1, e2 := event("1", "created"), event("2", "deleted")
+	e2.Data = nil
+	b, err := Encode(config.FormatCloudElements, []cursor.Event{e1, e2}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ContentType != "application/json" {
+		t.Errorf("content type %q", b.ContentType)
+	}
+	type notification struct {
+		EventID    string                       `json:"eventId"`
+		ElementKey string                       `json:"elementKey"`
+		Events     []map[string]any             `json:"events"`
+		Raw        map[string][]json.RawMessage `json:"raw"`
+	}
+	got := decode[notification](t, b.Bytes)
+	if got.EventID != b.ID || !strings.HasPrefix(got.EventID, "bat_") || got.ElementKey != "keap" {
+		t.Errorf("eventId %q (body id %q), elementKey %q", got.EventID, b.ID, got.ElementKey)
+	}
+	if len(got.Events) != 2 {
+		t.Fatalf("events = %v", got.Events)
+	}
+	want := map[string]any{
+		"id": e1.ID, "elementKey": "keap", "objectType": "contacts", "objectId": "1",
+		"eventType": "CREATED", "eventDate": "2026-11-22T10:04:05.123Z",
+	}
+	for k, v := range want {
+		if got.Events[0][k] != v {
+			t.Errorf("events[0].%s = %v, want %v", k, got.Events[0][k], v)
+		}
+	}
+	if got.Events[1]["eventType"] != "DELETED" {
+		t.Errorf("events[1].eventType = %v", got.Events[1]["eventType"])
+	}
+	raw := got.Raw["contacts"]
+	if len(raw) != 2 || !strings.Contains(string(raw[0]), `"id":"1"`) || string(raw[1]) != "null" {
+		t.Errorf("raw = %s", raw)
+	}
+
+	// One event, unbatched: the same shape, with the event id.
+	one, err := Encode(config.FormatCloudElements, []cursor.Event{e1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := decode[CloudElementsNotification](t, one.Bytes)
+	if n.EventID != e1.ID || len(n.Events) != 1 || len(n.Raw["contacts"]) != 1 {
+		t.Errorf("single notification = %+v", n)
+	}
+
+	// Events of two sources: no common elementKey.
+	e3 := event("3", "updated")
+	e3.Source = "other"
+	mixed, err := Encode(config.FormatCloudElements, []cursor.Event{e1, e3}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode[map[string]any](t, mixed.Bytes); m["elementKey"] != nil {
+		t.Errorf("mixed sources: elementKey = %v", m["elementKey"])
+	}
+}
+
+func TestCloudElementsEventType(t *testing.T) {
+	tests := map[string]string{
+		"contact.created": "CREATED", "contact.add": "CREATED",
+		"contact.updated": "UPDATED", "contact.edit": "UPDATED",
+		"contact.deleted": "DELETED", "contact.delete": "DELETED",
+		"contactGroup.applied": "UNKNOWN", "created": "CREATED",
+	}
+	for in, want := range tests {
+		if got := CloudElementsEventType(in); got != want {
+			t.Errorf("CloudElementsEventType(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBatchID(t *testing.T) {
+	a, b, c := event("1", "updated"), event("2", "updated"), event("3", "updated")
+	id := BatchID([]cursor.Event{a, b})
+	if !strings.HasPrefix(id, "bat_") || len(id) != len("bat_")+32 {
+		t.Errorf("batch id %q", id)
+	}
+	if again := BatchID([]cursor.Event{a, b}); again != id {
+		t.Errorf("same events: %q then %q", id, again)
+	}
+	if swapped := BatchID([]cursor.Event{b, a}); swapped != id {
+		t.Errorf("same events in another order: %q, want %q", swapped, id)
+	}
+	for _, other := range [][]cursor.Event{{a, c}, {a, b, c}, {a}} {
+		if got := BatchID(other); got == id {
+			t.Errorf("different events share batch id %q", id)
+		}
+	}
+	if got := BodyID([]cursor.Event{a}); got != a.ID {
+		t.Errorf("BodyID of one event = %q, want %q", got, a.ID)
+	}
+	body, err := Encode(config.FormatPollhook, []cursor.Event{a, b}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body.ID != id {
+		t.Errorf("batch body id %q, want %q", body.ID, id)
+	}
+}
+
+func TestEncodeErrors(t *testing.T) {
+	if _, err := Encode("xml", []cursor.Event{event("1", "updated")}, false); err == nil {
+		t.Error("unknown format: no error")
+	}
+	if _, err := Encode(config.FormatPollhook, nil, false); err == nil {
+		t.Error("no events: no error")
+	}
+	bad := event("1", "updated")
+	bad.Data = json.RawMessage(`{"id":`)
+	if _, err := Encode(config.FormatPollhook, []cursor.Event{bad}, false); err == nil {
+		t.Error("invalid record JSON: no error")
+	}
+}
