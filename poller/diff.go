@@ -34,12 +34,18 @@ type differ struct {
 	// fullIDSet says the store holds every id the upstream has, so a
 	// never-seen id without a created date is new.
 	fullIDSet bool
+	// snapshot marks unchanged records as seen in this cycle, so that the
+	// cycle's end can tell which ids are gone.
+	snapshot bool
 	now       time.Time
 }
 
 // pageDiff is what one page adds to the store.
 type pageDiff struct {
-	records    []cursor.SeenRecord
+	// records are the new and changed versions to write.
+	records []cursor.SeenRecord
+	// touch are the unchanged ids, marked seen in snapshot mode only.
+	touch      []string
 	events     []cursor.Event
 	maxUpdated time.Time
 	created    int
@@ -80,6 +86,12 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 			verb = d.newVerb(r)
 		}
 		seen[r.ID] = next
+		if known && next.Updated.Equal(prev.Updated) && next.Hash == prev.Hash {
+			if d.snapshot {
+				out.touch = append(out.touch, r.ID)
+			}
+			continue
+		}
 		out.records = append(out.records, cursor.SeenRecord{ID: r.ID, Seen: next})
 		if verb == "" {
 			continue

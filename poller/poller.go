@@ -138,7 +138,7 @@ func (p *Poller) Cycle(ctx context.Context) (CycleResult, error) {
 			return err
 		}
 		pd := d.page(pg.Records, seen)
-		touch := make([]string, 0, len(pg.Skips))
+		touch := pd.touch
 		for _, s := range pg.Skips {
 			if res.Skipped < maxSkipLogs {
 				p.log.Warn("record skipped", "page", pg.Number, "index", s.Index, "object_id", s.ID, "reason", s.Reason)
@@ -207,6 +207,7 @@ func (p *Poller) begin(ctx context.Context, res *CycleResult) (*differ, error) {
 		source:    p.src.Name,
 		watermark: st.Watermark,
 		fullIDSet: p.res.Deletes == config.DeletesSnapshot || p.res.Start == config.StartBeginning,
+		snapshot:  p.res.Deletes == config.DeletesSnapshot,
 		now:       p.now().UTC(),
 	}
 	if st.Completed == 0 {

@@ -1,0 +1,212 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+)
+
+const (
+	benchRecords  = 100_000
+	benchPageSize = 1000
+)
+
+// benchUpstream serves benchRecords Keap-like contacts in pages of
+// benchPageSize (offset pagination), pre-rendered so that the server costs
+// little next to the client.
+func benchUpstream(b *testing.B) *httptest.Server {
+	b.Helper()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pages := make([][]byte, benchRecords/benchPageSize+1)
+	for p := range pages {
+		var list []map[string]any
+		for i := p * benchPageSize; i < min((p+1)*benchPageSize, benchRecords); i++ {
+			list = append(list, map[string]any{
+				"id":           i + 1,
+				"given_name":   "Ada",
+				"family_name":  "Lovelace " + strconv.Itoa(i),
+				"email":        fmt.Sprintf("ada%d@example.com", i),
+				"company":      map[string]any{"id": i % 97, "company_name": "Analytical Engines"},
+				"tag_ids":      []int{1, 2, i % 7},
+				"date_created": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
+				"last_updated": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
+			})
+		}
+		pages[p], _ = json.Marshal(map[string]any{"contacts": list, "count": benchRecords})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(pages[min(off/benchPageSize, len(pages)-1)])
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func benchResource(b *testing.B, url string) (*config.Resource, *config.Source) {
+	b.Helper()
+	yml := fmt.Sprintf(`
+sources:
+  - name: keap
+    base_url: %s
+resources:
+  - name: contacts
+    object: contact
+    url: /contacts
+    items: .contacts
+    dates:
+      updated_field: last_updated
+      updated_format: "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+      created_field: date_created
+      created_format: "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+    pagination: { type: offset, limit: %d, max_pages: 1000 }
+    deletes: snapshot
+    start: beginning
+`, url, benchPageSize)
+	cfg, err := config.Parse("bench.yaml", []byte(yml), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &cfg.Resources[0], &cfg.Sources[0]
+}
+
+// heapSampler tracks the peak of live heap objects, sampled after each page.
+type heapSampler struct {
+	s    []metrics.Sample
+	peak uint64
+}
+
+func newHeapSampler() *heapSampler {
+	runtime.GC()
+	return &heapSampler{s: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
+}
+
+func (h *heapSampler) sample() {
+	metrics.Read(h.s)
+	if v := h.s[0].Value.Uint64(); v > h.peak {
+		h.peak = v
+	}
+}
+
+func (h *heapSampler) report(b *testing.B) {
+	b.ReportMetric(float64(h.peak)/(1<<20), "peak-heap-MiB")
+}
+
+func reportRecords(b *testing.B, n int) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkFullScan measures one cycle over 100,000 records in pages of
+// 1,000 against the floor: fetching and JSON-decoding the same pages with
+// no extraction, diff or store.
+func BenchmarkFullScan(b *testing.B) {
+	srv := benchUpstream(b)
+	res, src := benchResource(b, srv.URL)
+
+	b.Run("floor", func(b *testing.B) {
+		h := newHeapSampler()
+		n := 0
+		for b.Loop() {
+			for off := 0; ; off += benchPageSize {
+				resp, err := http.Get(fmt.Sprintf("%s/contacts?offset=%d&limit=%d", srv.URL, off, benchPageSize))
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				var doc struct {
+					Contacts []any `json:"contacts"`
+				}
+				if err := json.Unmarshal(body, &doc); err != nil {
+					b.Fatal(err)
+				}
+				h.sample()
+				n += len(doc.Contacts)
+				if len(doc.Contacts) < benchPageSize {
+					break
+				}
+			}
+		}
+		reportRecords(b, n)
+		h.report(b)
+	})
+
+	// steady: the recurring cycle, every record already known and
+	// unchanged; each is re-read, diffed and marked seen for the snapshot.
+	b.Run("steady", func(b *testing.B) {
+		store := benchStore(b)
+		h := newHeapSampler()
+		p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Cycle(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		h.peak = 0
+		n := 0
+		for b.Loop() {
+			r, err := p.Cycle(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Events() != 0 {
+				b.Fatalf("steady cycle wrote %d events", r.Events())
+			}
+			n += r.Records
+		}
+		reportRecords(b, n)
+		h.report(b)
+	})
+
+	// backfill: start: beginning on an empty store; every record is new
+	// and becomes a contact.created event in the outbox.
+	b.Run("backfill", func(b *testing.B) {
+		h := newHeapSampler()
+		n := 0
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			store := benchStore(b)
+			p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			r, err := p.Cycle(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Created != benchRecords {
+				b.Fatalf("backfill created %d events", r.Created)
+			}
+			n += r.Records
+		}
+		reportRecords(b, n)
+		h.report(b)
+	})
+}
+
+func benchStore(b *testing.B) *cursor.Store {
+	b.Helper()
+	s, err := cursor.Open(context.Background(), filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
