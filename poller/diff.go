@@ -37,7 +37,7 @@ type differ struct {
 	// snapshot marks unchanged records as seen in this cycle, so that the
 	// cycle's end can tell which ids are gone.
 	snapshot bool
-	now       time.Time
+	now      time.Time
 }
 
 // pageDiff is what one page adds to the store.
