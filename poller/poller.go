@@ -33,6 +33,8 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives the poller's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, records every cycle.
+	Metrics *Metrics
 	// AfterPage, when set, runs after each page commits; an error from it
 	// fails the cycle there, as a crash would.
 	AfterPage func(page int) error
@@ -48,6 +50,7 @@ type Poller struct {
 	now     func() time.Time
 	log     *slog.Logger
 	after   func(int) error
+	metrics *Metrics
 }
 
 // New returns the Poller of res, which polls src and records in store.
@@ -63,7 +66,7 @@ func New(res *config.Resource, src *config.Source, store Store, opts Options) (*
 	p := &Poller{
 		res: res, src: src, store: store,
 		fetcher: NewFetcher(res, client, x),
-		now:     opts.Now, log: opts.Logger, after: opts.AfterPage,
+		now:     opts.Now, log: opts.Logger, after: opts.AfterPage, metrics: opts.Metrics,
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -110,6 +113,14 @@ const maxSkipLogs = 10
 // fails part-way keeps the pages it committed and leaves the watermark
 // where it was, so the next cycle fetches the rest again.
 func (p *Poller) Cycle(ctx context.Context) (CycleResult, error) {
+	res, err := p.cycle(ctx)
+	if ctx.Err() == nil {
+		p.metrics.Observe(p, res, err)
+	}
+	return res, err
+}
+
+func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	start := p.now()
 	res := CycleResult{Resource: p.res.Name}
 	d, err := p.begin(ctx, &res)

@@ -163,3 +163,42 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsAndCursors(t *testing.T) {
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	cfg := writeConfig(t, t.TempDir(), srv.URL, "    start: beginning\n")
+	onceOut, _, code := runCLI(t, "once", "-c", cfg)
+	if code != 0 {
+		t.Fatalf("once: code %d", code)
+	}
+	api.set("2", "2026-11-02T10:00:00Z")
+	runCLI(t, "once", "-c", cfg)
+
+	out, _, code := runCLI(t, "events", "-c", cfg, "--json", "--type", "*.created")
+	if got := eventTypes(t, out); code != 0 || len(got) != 2 || got[0] != strings.TrimSpace(strings.Join(eventTypes(t, onceOut), "")) {
+		t.Fatalf("events --json: code %d, %v; first once printed %v", code, got, eventTypes(t, onceOut))
+	}
+	out, _, _ = runCLI(t, "events", "-c", cfg, "--type", "*.deleted")
+	if strings.Contains(out, "thing.") {
+		t.Errorf("events --type '*.deleted' listed %q", out)
+	}
+
+	out, _, code = runCLI(t, "cursors", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "things") || !strings.Contains(out, "2026-11-02T10:00:00Z") {
+		t.Fatalf("cursors: code %d\n%s", code, out)
+	}
+	out, _, code = runCLI(t, "cursors", "reset", "things", "-c", cfg, "--to", "2026-10-01T00:00:00Z")
+	if code != 0 || !strings.Contains(out, "2026-10-01T00:00:00Z") {
+		t.Fatalf("cursors reset: code %d, %q", code, out)
+	}
+	// The re-read after a reset reports nothing the store already knew.
+	out, _, code = runCLI(t, "once", "-c", cfg)
+	if code != 0 || out != "" {
+		t.Fatalf("once after reset: code %d, events %q", code, out)
+	}
+	if _, errOut, code := runCLI(t, "cursors", "reset", "nope", "-c", cfg); code != 2 || !strings.Contains(errOut, `no resource "nope"`) {
+		t.Errorf("reset of an unknown resource: code %d, %q", code, errOut)
+	}
+}

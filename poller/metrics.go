@@ -1,0 +1,77 @@
+package poller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the poller's Prometheus metrics. A nil *Metrics records
+// nothing. Safe for concurrent use.
+type Metrics struct {
+	polls       *prometheus.CounterVec
+	records     *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
+	events      *prometheus.CounterVec
+	heldBack    *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	duration    *prometheus.HistogramVec
+}
+
+// NewMetrics registers the poller's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_polls_total",
+			Help: "Poll cycles by resource and outcome (ok or error).",
+		}, []string{"resource", "outcome"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_records_seen_total",
+			Help: "Records fetched and diffed, by resource.",
+		}, []string{"resource"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_records_skipped_total",
+			Help: "Records reported and skipped (no id, or a missing or unparseable date), by resource.",
+		}, []string{"resource"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_events_total",
+			Help: "Events written to the outbox, by resource and type.",
+		}, []string{"resource", "type"}),
+		heldBack: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pollhook_deletes_held_back",
+			Help: "Deletes the delete guard held back in the resource's last complete cycle.",
+		}, []string{"resource"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pollhook_last_successful_poll_timestamp_seconds",
+			Help: "When the resource's last complete cycle ended (Unix time).",
+		}, []string{"resource"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pollhook_poll_duration_seconds",
+			Help:    "Duration of poll cycles, by resource.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"resource"}),
+	}
+	reg.MustRegister(m.polls, m.records, m.skipped, m.events, m.heldBack, m.lastSuccess, m.duration)
+	return m
+}
+
+// Observe records one cycle of p's resource.
+func (m *Metrics) Observe(p *Poller, res CycleResult, err error) {
+	if m == nil {
+		return
+	}
+	r := p.Resource()
+	m.records.WithLabelValues(r.Name).Add(float64(res.Records))
+	m.skipped.WithLabelValues(r.Name).Add(float64(res.Skipped))
+	m.duration.WithLabelValues(r.Name).Observe(res.Duration.Seconds())
+	for verb, n := range map[string]float64{verbCreated: float64(res.Created), verbUpdated: float64(res.Updated), verbDeleted: float64(res.Deleted)} {
+		if n > 0 {
+			m.events.WithLabelValues(r.Name, r.EventType(verb)).Add(n)
+		}
+	}
+	if err != nil {
+		m.polls.WithLabelValues(r.Name, "error").Inc()
+		return
+	}
+	m.polls.WithLabelValues(r.Name, "ok").Inc()
+	m.heldBack.WithLabelValues(r.Name).Set(float64(res.HeldBack))
+	m.lastSuccess.WithLabelValues(r.Name).Set(float64(p.now().Unix()))
+}
