@@ -225,6 +225,10 @@ type Resource struct {
 	Schedule Schedule `yaml:"schedule"`
 	// Items is a jq expression giving the array of records in a page.
 	Items string `yaml:"items"`
+	// Filter is a jq expression run on each record: a record is kept when
+	// it gives true; the rest are ignored (no events, and in snapshot mode
+	// they count as absent). Paging counts records before the filter.
+	Filter string `yaml:"filter"`
 	// IDField is a dotted path or a jq expression giving a record's id.
 	IDField string `yaml:"id_field"`
 	Dates   Dates  `yaml:"dates"`

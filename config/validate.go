@@ -284,6 +284,9 @@ func (v *validator) resource(p keyPath, r *Resource) {
 	} else {
 		v.jq(p.field("items"), r.Items)
 	}
+	if r.Filter != "" {
+		v.jq(p.field("filter"), r.Filter)
+	}
 	v.pathOrJQ(p.field("id_field"), r.IDField)
 	v.dates(p.field("dates"), &r.Dates)
 	v.pagination(p.field("pagination"), &r.Pagination)

@@ -56,6 +56,7 @@ type Skip struct {
 // An Extractor is immutable and safe for concurrent use.
 type Extractor struct {
 	items      *getter
+	filter     *gojq.Code // nil = keep every record
 	id         *getter
 	updated    *dateGetter
 	created    *dateGetter
@@ -87,6 +88,15 @@ func NewExtractor(r *config.Resource) (*Extractor, error) {
 	items := orDefault(r.Items, config.DefaultItems)
 	if x.items, err = compileGetter(prefix+"items", items); err != nil {
 		return nil, err
+	}
+	if f := strings.TrimSpace(r.Filter); f != "" {
+		q, err := gojq.Parse(f)
+		if err != nil {
+			return nil, fmt.Errorf("%sfilter %q: %w", prefix, f, err)
+		}
+		if x.filter, err = gojq.Compile(q); err != nil {
+			return nil, fmt.Errorf("%sfilter %q: %w", prefix, f, err)
+		}
 	}
 	if x.id, err = compileGetter(prefix+"id_field", orDefault(r.IDField, config.DefaultIDField)); err != nil {
 		return nil, err
@@ -271,14 +281,35 @@ func (x *Extractor) Decode(body []byte) (any, error) {
 // one array, or null for no records; a dotted path naming a key the body
 // lacks is an error, lest an error body pass for an empty page.
 func (x *Extractor) Records(doc any) ([]Record, []Skip, error) {
-	items, err := x.itemsOf(doc)
+	items, err := x.Items(doc)
 	if err != nil {
 		return nil, nil, err
 	}
+	recs, skips, err := x.RecordsOf(items)
+	return recs, skips, err
+}
+
+// Items runs items on a decoded body: the page's records before the
+// filter, which is what pagination counts.
+func (x *Extractor) Items(doc any) ([]any, error) { return x.itemsOf(doc) }
+
+// RecordsOf turns the items of a page into Records, dropping those the
+// resource's filter rejects (they count as absent) and reporting as a Skip
+// each one whose id or a configured date is unusable.
+func (x *Extractor) RecordsOf(items []any) ([]Record, []Skip, error) {
 	recs := make([]Record, 0, len(items))
 	var skips []Skip
 	var buf []byte
 	for i, item := range items {
+		if x.filter != nil {
+			keep, err := x.keep(item)
+			if err != nil {
+				return nil, nil, fmt.Errorf("record %d: %w", i, err)
+			}
+			if !keep {
+				continue
+			}
+		}
 		var rec Record
 		var reason string
 		rec, buf, reason = x.record(item, buf[:0])
@@ -289,6 +320,19 @@ func (x *Extractor) Records(doc any) ([]Record, []Skip, error) {
 		recs = append(recs, rec)
 	}
 	return recs, skips, nil
+}
+
+// keep runs the filter on one record: it is kept when the first value
+// is true.
+func (x *Extractor) keep(item any) (bool, error) {
+	v, ok := x.filter.Run(item).Next()
+	if !ok {
+		return false, nil
+	}
+	if err, isErr := v.(error); isErr {
+		return false, fmt.Errorf("run filter: %w", jqError(err))
+	}
+	return v == true, nil
 }
 
 func (x *Extractor) itemsOf(doc any) ([]any, error) {

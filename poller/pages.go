@@ -109,11 +109,16 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			// The error quotes the body, which may echo a credential.
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
-		recs, skips, err := f.x.Records(doc)
+		items, err := f.x.Items(doc)
 		if err != nil {
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
-		count := len(recs) + len(skips)
+		// Paging counts the records the API sent, before the filter.
+		count := len(items)
+		recs, skips, err := f.x.RecordsOf(items)
+		if err != nil {
+			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
+		}
 
 		// Work out the next page before fn, so that the body can go.
 		more, nextErr := false, error(nil)

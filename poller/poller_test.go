@@ -387,3 +387,14 @@ func TestCycleCancelledCommitsThePageInHand(t *testing.T) {
 		t.Fatalf("rerun gave %v, want the 4 records of pages 2 and 3", kinds(evs))
 	}
 }
+
+func TestCycleFilterDoesNotEndPaging(t *testing.T) {
+	r := newRig(t, "    start: beginning\n    filter: .name != \"hidden\"\n")
+	r.up.put(1, "hidden", t0, t0.Add(1*time.Second))
+	r.up.put(2, "hidden", t0, t0.Add(2*time.Second))
+	r.up.put(3, "shown", t0, t0.Add(3*time.Second))
+	res, evs := r.mustCycle()
+	if got := kinds(evs); len(got) != 1 || got[0] != "contact.created:3" {
+		t.Fatalf("a page the filter emptied ended the walk: events %v, %d pages", got, res.Pages)
+	}
+}
