@@ -45,4 +45,48 @@ CREATE TABLE outbox (
 
 CREATE INDEX outbox_resource_seq ON outbox (resource, seq);
 `,
+	// 2: destinations, deliveries, the attempt log.
+	`
+CREATE TABLE destinations (
+	name            TEXT    NOT NULL PRIMARY KEY CHECK (name <> ''),
+	fanout_seq      INTEGER NOT NULL DEFAULT 0,
+	created_at      INTEGER NOT NULL DEFAULT 0,
+	disabled_at     INTEGER NOT NULL DEFAULT 0,
+	disabled_reason TEXT    NOT NULL DEFAULT ''
+);
+
+CREATE TABLE deliveries (
+	destination TEXT    NOT NULL REFERENCES destinations (name) ON DELETE CASCADE,
+	event_id    TEXT    NOT NULL CHECK (event_id <> ''),
+	seq         INTEGER NOT NULL,
+	type        TEXT    NOT NULL,
+	status      TEXT    NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	next_at     INTEGER NOT NULL DEFAULT 0,
+	last_status INTEGER NOT NULL DEFAULT 0,
+	last_error  TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL DEFAULT 0,
+	done_at     INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (destination, event_id)
+) WITHOUT ROWID;
+
+CREATE INDEX deliveries_due ON deliveries (destination, next_at) WHERE status = 'pending';
+CREATE INDEX deliveries_pending_seq ON deliveries (destination, seq) WHERE status = 'pending';
+CREATE INDEX deliveries_status_done ON deliveries (destination, status, done_at);
+
+CREATE TABLE attempts (
+	id          INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	destination TEXT    NOT NULL,
+	event_id    TEXT    NOT NULL,
+	body_id     TEXT    NOT NULL DEFAULT '',
+	at          INTEGER NOT NULL,
+	status      INTEGER NOT NULL DEFAULT 0,
+	latency     INTEGER NOT NULL DEFAULT 0,
+	error       TEXT    NOT NULL DEFAULT '',
+	response    TEXT    NOT NULL DEFAULT '',
+	FOREIGN KEY (destination, event_id) REFERENCES deliveries (destination, event_id) ON DELETE CASCADE
+);
+
+CREATE INDEX attempts_delivery ON attempts (destination, event_id, id);
+`,
 }

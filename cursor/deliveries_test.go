@@ -1,0 +1,544 @@
+package cursor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// addEvents commits events to the outbox, each detected at detected, and
+// returns them with their seq.
+func addEvents(t testing.TB, s *Store, detected time.Time, evs ...Event) []Event {
+	t.Helper()
+	ctx := context.Background()
+	for i := range evs {
+		evs[i].DetectedAt = detected
+	}
+	if err := s.CommitPage(ctx, Page{Resource: "contacts", Cycle: 1, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		evs[i].Seq = last - int64(len(evs)-1-i)
+	}
+	return evs
+}
+
+func delivery(t testing.TB, s *Store, dest, id string) Delivery {
+	t.Helper()
+	ds, err := s.Deliveries(context.Background(), DeliveryFilter{Destination: dest, EventID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("deliveries of %s to %s: %d rows, want 1", id, dest, len(ds))
+	}
+	return ds[0]
+}
+
+func pendingIDs(t testing.TB, s *Store, q PendingQuery) []string {
+	t.Helper()
+	ps, err := s.Pending(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.Event.ID)
+	}
+	return out
+}
+
+func ensure(t testing.TB, s *Store, name string, since time.Time) DestinationState {
+	t.Helper()
+	st, err := s.EnsureDestination(context.Background(), name, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func fanout(t testing.TB, s *Store, name string, now time.Time) int {
+	t.Helper()
+	n, err := s.Fanout(context.Background(), name, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEnsureDestinationStartsAtSince(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	addEvents(t, s, t0, event("contacts", "e1", "contact.created"), event("contacts", "e2", "contact.created"))
+	addEvents(t, s, t0.Add(time.Hour), event("contacts", "e3", "contact.updated"))
+
+	a := ensure(t, s, "a", t0.Add(time.Minute))
+	if a.FanoutSeq != 2 || a.Disabled() {
+		t.Fatalf("new destination = %+v, want fanout_seq 2 (after the events detected before since), enabled", a)
+	}
+	if n := fanout(t, s, "a", t0.Add(2*time.Hour)); n != 1 {
+		t.Fatalf("fan-out queued %d, want 1 (e3 only)", n)
+	}
+	if got := pendingIDs(t, s, PendingQuery{Destination: "a", Limit: 10}); !reflect.DeepEqual(got, []string{"e3"}) {
+		t.Fatalf("pending = %v, want [e3]", got)
+	}
+	// A known destination keeps its place.
+	if again := ensure(t, s, "a", time.Time{}); again.FanoutSeq != 3 {
+		t.Fatalf("known destination moved to fanout_seq %d, want 3", again.FanoutSeq)
+	}
+	// A zero since takes the whole outbox.
+	ensure(t, s, "b", time.Time{})
+	if n := fanout(t, s, "b", t0); n != 3 {
+		t.Fatalf("fan-out to a destination starting at the beginning queued %d, want 3", n)
+	}
+	if _, err := s.Destination(ctx, "nope"); !errors.Is(err, ErrUnknownDestination) {
+		t.Fatalf("Destination(unknown) error = %v, want ErrUnknownDestination", err)
+	}
+	if _, err := s.Fanout(ctx, "nope", nil, t0); !errors.Is(err, ErrUnknownDestination) {
+		t.Fatalf("Fanout(unknown) error = %v, want ErrUnknownDestination", err)
+	}
+	all, err := s.Destinations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Name != "a" || all[1].Name != "b" {
+		t.Fatalf("Destinations = %+v, want a and b", all)
+	}
+}
+
+func TestFanoutMatchesInChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "crm", time.Time{})
+	const n = 2*fanoutChunk + 500
+	evs := make([]Event, n)
+	for i := range evs {
+		typ := "contact.created"
+		if i%2 == 1 {
+			typ = "deal.updated"
+		}
+		evs[i] = event("contacts", fmt.Sprintf("e%05d", i), typ)
+	}
+	addEvents(t, s, t0, evs...)
+
+	contacts := func(typ string) bool { return strings.HasPrefix(typ, "contact.") }
+	got, err := s.Fanout(ctx, "crm", contacts, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != n/2 {
+		t.Fatalf("fan-out queued %d, want %d (the contact events)", got, n/2)
+	}
+	st, err := s.Destination(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FanoutSeq != n {
+		t.Fatalf("fanout_seq = %d, want %d", st.FanoutSeq, n)
+	}
+	if again, err := s.Fanout(ctx, "crm", contacts, t0); err != nil || again != 0 {
+		t.Fatalf("second fan-out = %d, %v; want 0, nil", again, err)
+	}
+	b, err := s.Backlog(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Pending != n/2 || !b.OldestPending.Equal(t0) {
+		t.Fatalf("backlog = %+v, want %d pending since %v", b, n/2, t0)
+	}
+	addEvents(t, s, t0, event("contacts", "late", "contact.updated"))
+	if again, err := s.Fanout(ctx, "crm", contacts, t0); err != nil || again != 1 {
+		t.Fatalf("fan-out of a new event = %d, %v; want 1, nil", again, err)
+	}
+}
+
+func TestPendingDueInSeqOrder(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "a", time.Time{})
+	evs := addEvents(t, s, t0, event("contacts", "e1", "contact.created"), event("contacts", "e2", "contact.created"),
+		event("contacts", "e3", "contact.created"))
+	fanout(t, s, "a", t0)
+	// e2 fails and is due a minute later.
+	err := s.RecordOutcomes(ctx, []Outcome{{Destination: "a", EventID: "e2", At: t0, HTTPStatus: 500,
+		Error: "500", Status: StatusPending, Counted: true, NextAt: t0.Add(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    PendingQuery
+		want []string
+	}{
+		{"due now", PendingQuery{Destination: "a", Due: t0, Limit: 10}, []string{"e1", "e3"}},
+		{"due later", PendingQuery{Destination: "a", Due: t0.Add(time.Minute), Limit: 10}, []string{"e1", "e2", "e3"}},
+		{"all pending", PendingQuery{Destination: "a", Limit: 10}, []string{"e1", "e2", "e3"}},
+		{"limit", PendingQuery{Destination: "a", Limit: 2}, []string{"e1", "e2"}},
+		{"after seq", PendingQuery{Destination: "a", AfterSeq: evs[0].Seq, Limit: 10}, []string{"e2", "e3"}},
+		{"other destination", PendingQuery{Destination: "b", Limit: 10}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pendingIDs(t, s, tt.q); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("pending = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	ps, err := s.Pending(ctx, PendingQuery{Destination: "a", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := evs[0]
+	if got := ps[0].Event; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending event = %+v\nwant %+v", got, want)
+	}
+	if ps[0].Attempts != 0 || !ps[0].NextAt.Equal(t0) || !ps[0].CreatedAt.Equal(t0) {
+		t.Errorf("pending delivery = %+v, want no attempts, due and created at %v", ps[0], t0)
+	}
+	next, ok, err := s.NextDue(ctx, "a", t0)
+	if err != nil || !ok || !next.Equal(t0.Add(time.Minute)) {
+		t.Errorf("NextDue after now = %v, %v, %v; want %v", next, ok, err, t0.Add(time.Minute))
+	}
+	if _, ok, err := s.NextDue(ctx, "a", t0.Add(time.Minute)); err != nil || ok {
+		t.Errorf("NextDue after the last = %v, %v; want none", ok, err)
+	}
+	if _, err := s.Pending(ctx, PendingQuery{Destination: "a"}); err == nil {
+		t.Error("Pending with no limit succeeded")
+	}
+}
+
+func TestRecordOutcomes(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "a", time.Time{})
+	addEvents(t, s, t0, event("contacts", "ok", "contact.created"), event("contacts", "retry", "contact.created"),
+		event("contacts", "dead", "contact.created"), event("contacts", "gone", "contact.created"))
+	fanout(t, s, "a", t0)
+
+	at := t0.Add(time.Second)
+	long := strings.Repeat("é", MaxErrorBytes) // 2 bytes a rune
+	err := s.RecordOutcomes(ctx, []Outcome{
+		{Destination: "a", EventID: "ok", BodyID: "bat_1", At: at, HTTPStatus: 200, Latency: 5 * time.Millisecond,
+			Response: strings.Repeat("r", 2*MaxResponseBytes), Status: StatusDelivered, Counted: true},
+		{Destination: "a", EventID: "retry", BodyID: "bat_1", At: at, HTTPStatus: 500, Error: long,
+			Status: StatusPending, Counted: true, NextAt: at.Add(time.Minute)},
+		{Destination: "a", EventID: "dead", BodyID: "dead", At: at, Error: "connection refused",
+			Status: StatusDead, Counted: true},
+		{Destination: "a", EventID: "gone", BodyID: "gone", At: at, HTTPStatus: 410, Error: "410 Gone",
+			Status: StatusPending},
+		{Destination: "a", EventID: "no such event", At: at, Status: StatusDelivered, Counted: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id   string
+		want Delivery
+	}{
+		{"ok", Delivery{Status: StatusDelivered, Attempts: 1, NextAt: t0, LastStatus: 200, DoneAt: at}},
+		{"retry", Delivery{Status: StatusPending, Attempts: 1, NextAt: at.Add(time.Minute), LastStatus: 500,
+			LastError: truncate(long, MaxErrorBytes)}},
+		{"dead", Delivery{Status: StatusDead, Attempts: 1, NextAt: t0, LastError: "connection refused", DoneAt: at}},
+		{"gone", Delivery{Status: StatusPending, Attempts: 0, NextAt: t0, LastStatus: 410, LastError: "410 Gone"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			got := delivery(t, s, "a", tt.id)
+			want := tt.want
+			want.Destination, want.EventID, want.Seq, want.Type, want.CreatedAt = "a", tt.id, got.Seq, "contact.created", t0
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("delivery = %+v\nwant       %+v", got, want)
+			}
+		})
+	}
+	if e := delivery(t, s, "a", "retry").LastError; len(e) > MaxErrorBytes || !utf8.ValidString(e) || len(e) < MaxErrorBytes-1 {
+		t.Errorf("last error is %d bytes (valid UTF-8: %v), want %d bytes cut at a rune", len(e), utf8.ValidString(e), MaxErrorBytes)
+	}
+
+	logs, err := s.Attempts(ctx, AttemptFilter{Destination: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 4 {
+		t.Fatalf("attempt log has %d rows, want 4 (one per event of a known delivery)", len(logs))
+	}
+	ok := logs[len(logs)-1] // oldest last
+	if ok.EventID != "ok" || ok.BodyID != "bat_1" || ok.Status != 200 || ok.Latency != 5*time.Millisecond ||
+		!ok.At.Equal(at) || len(ok.Response) != MaxResponseBytes {
+		t.Errorf("attempt = %+v, want ok/bat_1/200/5ms with a %d-byte response", ok, MaxResponseBytes)
+	}
+	one, err := s.Attempts(ctx, AttemptFilter{Destination: "a", EventID: "retry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != 1 || len(one[0].Error) > MaxErrorBytes {
+		t.Errorf("attempts of retry = %+v, want one with the error cut to %d bytes", one, MaxErrorBytes)
+	}
+	if err := s.RecordOutcomes(ctx, []Outcome{{Destination: "a", EventID: "ok", Status: "lost"}}); err == nil {
+		t.Error("an outcome with an unknown status was recorded")
+	}
+}
+
+func TestDisableEnableDestination(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "a", t0)
+	if err := s.DisableDestination(ctx, "a", "410 Gone", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DisableDestination(ctx, "a", "by hand", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Destination(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Disabled() || !st.DisabledAt.Equal(t0) || st.DisabledReason != "410 Gone" {
+		t.Fatalf("disabled twice = %+v, want the first time and reason kept", st)
+	}
+	if b, err := s.Backlog(ctx, "a"); err != nil || !b.Disabled {
+		t.Fatalf("backlog = %+v, %v; want disabled", b, err)
+	}
+	if err := s.EnableDestination(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Destination(ctx, "a"); st.Disabled() || st.DisabledReason != "" {
+		t.Fatalf("enabled = %+v, want no disabled time or reason", st)
+	}
+	for name, err := range map[string]error{
+		"disable": s.DisableDestination(ctx, "nope", "x", t0),
+		"enable":  s.EnableDestination(ctx, "nope"),
+	} {
+		if !errors.Is(err, ErrUnknownDestination) || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("%s unknown destination: error = %v, want ErrUnknownDestination naming it", name, err)
+		}
+	}
+	if _, err := s.Backlog(ctx, "nope"); !errors.Is(err, ErrUnknownDestination) {
+		t.Errorf("Backlog(unknown) error = %v, want ErrUnknownDestination", err)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	ctx := context.Background()
+	now := t0.Add(24 * time.Hour)
+	// setup: a has e1 delivered, e2 dead, e3 pending with attempts; e4
+	// (detected later) dead; b has e1 dead.
+	setup := func(t *testing.T) *Store {
+		s := openStore(t)
+		ensure(t, s, "a", time.Time{})
+		ensure(t, s, "b", time.Time{})
+		addEvents(t, s, t0, event("contacts", "e1", "contact.created"), event("contacts", "e2", "contact.created"),
+			event("contacts", "e3", "contact.created"))
+		addEvents(t, s, t0.Add(time.Hour), event("contacts", "e4", "contact.created"))
+		fanout(t, s, "a", t0)
+		if err := s.RecordOutcomes(ctx, []Outcome{
+			{Destination: "a", EventID: "e1", At: t0, Status: StatusDelivered, Counted: true},
+			{Destination: "a", EventID: "e2", At: t0, Status: StatusDead, Counted: true},
+			{Destination: "a", EventID: "e3", At: t0, Status: StatusPending, Counted: true, NextAt: now.Add(time.Hour)},
+			{Destination: "a", EventID: "e4", At: t0, Status: StatusDead, Counted: true},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Replay(ctx, ReplayFilter{Destination: "b", EventID: "e1", Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordOutcomes(ctx, []Outcome{{Destination: "b", EventID: "e1", At: t0, Status: StatusDead, Counted: true}}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	type key = destEvent
+	tests := []struct {
+		name     string
+		f        ReplayFilter
+		want     int64
+		replayed []key
+	}{
+		{"dead of one destination", ReplayFilter{Destination: "a", Dead: true}, 2, []key{{"a", "e2"}, {"a", "e4"}}},
+		{"dead of all", ReplayFilter{Dead: true}, 3, []key{{"a", "e2"}, {"a", "e4"}, {"b", "e1"}}},
+		{"since", ReplayFilter{Destination: "a", Since: t0.Add(time.Minute)}, 1, []key{{"a", "e4"}}},
+		{"dead since", ReplayFilter{Dead: true, Since: t0.Add(time.Minute)}, 1, []key{{"a", "e4"}}},
+		{"a delivered event", ReplayFilter{Destination: "a", EventID: "e1"}, 1, []key{{"a", "e1"}}},
+		{"an event never queued", ReplayFilter{Destination: "b", EventID: "e3"}, 1, []key{{"b", "e3"}}},
+		{"a new destination", ReplayFilter{Destination: "c", EventID: "e2"}, 1, []key{{"c", "e2"}}},
+		{"event id, not dead", ReplayFilter{Destination: "a", EventID: "e1", Dead: true}, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := setup(t)
+			f := tt.f
+			f.Now = now
+			n, err := s.Replay(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.want {
+				t.Errorf("replayed %d, want %d", n, tt.want)
+			}
+			for _, k := range tt.replayed {
+				d := delivery(t, s, k.dest, k.id)
+				if d.Status != StatusPending || d.Attempts != 0 || !d.NextAt.Equal(now) || !d.DoneAt.IsZero() {
+					t.Errorf("replayed %s to %s = %+v, want pending, no attempts, due now", k.id, k.dest, d)
+				}
+			}
+			if p := pendingIDs(t, s, PendingQuery{Destination: "a", Due: now, Limit: 10}); len(p) != countDest(tt.replayed, "a") {
+				t.Errorf("due to a after replay: %v, want only the replayed %v", p, tt.replayed)
+			}
+		})
+	}
+
+	s := setup(t)
+	for _, tt := range []struct {
+		name string
+		f    ReplayFilter
+		want string
+		is   error
+	}{
+		{"nothing selected", ReplayFilter{Destination: "a"}, "no event id, dead or since", nil},
+		{"event id without destination", ReplayFilter{EventID: "e1"}, "needs a destination", nil},
+		{"unknown event", ReplayFilter{Destination: "a", EventID: "nope"}, `unknown event "nope"`, ErrUnknownEvent},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Replay(ctx, tt.f)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Errorf("error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// destEvent names one delivery.
+type destEvent struct{ dest, id string }
+
+func countDest(keys []destEvent, dest string) int {
+	n := 0
+	for _, k := range keys {
+		if k.dest == dest {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	day := 24 * time.Hour
+	now := t0.Add(100 * day)
+	ensure(t, s, "a", time.Time{})
+	// Detected long ago: old-delivered, new-delivered, old-dead, new-dead,
+	// old-pending, unqueued (no delivery: not matched).
+	old := addEvents(t, s, t0,
+		event("contacts", "old-delivered", "contact.created"), event("contacts", "new-delivered", "contact.created"),
+		event("contacts", "old-dead", "contact.created"), event("contacts", "new-dead", "contact.created"),
+		event("contacts", "old-pending", "contact.created"), event("contacts", "unqueued", "deal.created"))
+	if _, err := s.Fanout(ctx, "a", func(typ string) bool { return typ == "contact.created" }, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordOutcomes(ctx, []Outcome{
+		{Destination: "a", EventID: "old-delivered", At: now.Add(-8 * day), Status: StatusDelivered, Counted: true},
+		{Destination: "a", EventID: "new-delivered", At: now.Add(-6 * day), Status: StatusDelivered, Counted: true},
+		{Destination: "a", EventID: "old-dead", At: now.Add(-31 * day), Status: StatusDead, Counted: true},
+		{Destination: "a", EventID: "new-dead", At: now.Add(-29 * day), Status: StatusDead, Counted: true},
+		{Destination: "a", EventID: "old-pending", At: now.Add(-50 * day), Status: StatusPending, Counted: true, NextAt: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Detected long ago but not yet fanned out to b, which lags.
+	ensure(t, s, "b", now)
+	addEvents(t, s, t0, event("contacts", "behind-b", "deal.created"))
+	// Detected recently, no delivery.
+	addEvents(t, s, now.Add(-day), event("contacts", "recent", "deal.created"))
+
+	res, err := s.Prune(ctx, PruneOptions{Now: now, DeliveredRetention: 7 * day, DeadRetention: 30 * day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (PruneResult{Delivered: 1, Dead: 1, Events: 3}); res != want {
+		t.Errorf("prune = %+v, want %+v", res, want)
+	}
+	ds, err := s.Deliveries(ctx, DeliveryFilter{Destination: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, d := range ds {
+		left = append(left, d.EventID)
+	}
+	if want := []string{"old-pending", "new-dead", "new-delivered"}; !reflect.DeepEqual(left, want) {
+		t.Errorf("deliveries left = %v, want %v", left, want)
+	}
+	logs, err := s.Attempts(ctx, AttemptFilter{Destination: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 3 {
+		t.Errorf("attempts left = %d, want 3 (those of the deliveries kept)", len(logs))
+	}
+	// The events of the pruned deliveries and the unqueued one go; those
+	// with a delivery, behind a destination, or recent stay.
+	got := eventIDs(allEvents(t, s, EventFilter{}))
+	if want := []string{"new-delivered", "new-dead", "old-pending", "behind-b", "recent"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("outbox after prune = %v, want %v (first seq %d)", got, want, old[0].Seq)
+	}
+	// Zero retentions prune nothing.
+	if res, err := s.Prune(ctx, PruneOptions{Now: now.Add(1000 * day)}); err != nil || res != (PruneResult{}) {
+		t.Errorf("prune with no retention = %+v, %v; want nothing", res, err)
+	}
+}
+
+func TestPruneManyInChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "a", time.Time{})
+	const n = pruneChunk + 10
+	evs := make([]Event, n)
+	outcomes := make([]Outcome, n)
+	for i := range evs {
+		evs[i] = event("contacts", fmt.Sprintf("e%05d", i), "contact.created")
+		outcomes[i] = Outcome{Destination: "a", EventID: evs[i].ID, At: t0, Status: StatusDelivered, Counted: true}
+	}
+	addEvents(t, s, t0, evs...)
+	fanout(t, s, "a", t0)
+	if err := s.RecordOutcomes(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Prune(ctx, PruneOptions{Now: t0.Add(time.Hour), DeliveredRetention: time.Minute, DeadRetention: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered != n || res.Events != n {
+		t.Fatalf("prune = %+v, want %d deliveries and events", res, n)
+	}
+	if last, _ := s.LastSeq(ctx); last != 0 {
+		t.Fatalf("outbox ends at seq %d after pruning everything, want empty", last)
+	}
+}
+
+// TestUpgradeFromVersion1 opens a store written before deliveries existed.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	rawExec(t, path, migrations[0]+fmt.Sprintf(`;
+INSERT INTO outbox (id, type, resource) VALUES ('e1', 'contact.created', 'contacts');
+PRAGMA user_version = 1; PRAGMA application_id = %d;`, applicationID))
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ensure(t, s, "a", time.Time{})
+	if n := fanout(t, s, "a", t0); n != 1 {
+		t.Fatalf("fan-out of the kept event queued %d, want 1", n)
+	}
+}
