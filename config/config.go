@@ -108,12 +108,32 @@ type Config struct {
 // DefaultStatePath, no listener.
 func (c *Config) setDefaults() {
 	c.State.Path = DefaultStatePath
+	c.State.Retention = Retention{Delivered: Duration(DefaultDeliveredRetention), Dead: Duration(DefaultDeadRetention)}
 }
+
+// Retention defaults.
+const (
+	// DefaultDeliveredRetention is how long delivered deliveries and their
+	// attempts stay in the delivery log.
+	DefaultDeliveredRetention = 7 * 24 * time.Hour
+	// DefaultDeadRetention is how long dead deliveries and their attempts
+	// stay in the delivery log (and can be replayed).
+	DefaultDeadRetention = 30 * 24 * time.Hour
+)
 
 // State says where pollhook keeps its cursors and outbox.
 type State struct {
 	// Path is the SQLite file; DefaultStatePath when empty.
 	Path string `yaml:"path"`
+	// Retention says how long finished deliveries are kept. Outbox events
+	// go with the last delivery that needs them.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention is how long the delivery log keeps finished deliveries.
+type Retention struct {
+	Delivered Duration `yaml:"delivered"`
+	Dead      Duration `yaml:"dead"`
 }
 
 // HTTP configures pollhook's own HTTP listener (health, metrics, hooks API).
