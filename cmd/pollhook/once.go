@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "once",
 		summary: "run one poll cycle of each resource and print the new events",
-		usage: `Usage: pollhook once [-c FILE] [--resource NAME] [--dry-run]
+		usage: `Usage: pollhook once [-c FILE] [--resource NAME] [--dry-run] [--no-deliver]
 
 Runs one complete cycle of each resource (or only NAME): fetches every page,
 works out what was created, updated and deleted since the last cycle, and
@@ -30,8 +30,14 @@ printed to stdout as JSON lines in the pollhook envelope; a summary per
 resource goes to stderr. A resource whose cycle fails is named with the
 reason, its cursor stays where it was, and the exit code is 1.
 
-  --dry-run   run against a scratch copy of the state file: print what
-              would be emitted, commit nothing
+Then, when the config has destinations, one delivery pass: every delivery
+due now is sent (new events, and retries whose time has come); what fails
+stays pending for the next run. This makes "pollhook once" from cron a
+complete, if coarse, daemon.
+
+  --dry-run      run against a scratch copy of the state file: print what
+                 would be emitted, commit nothing, deliver nothing
+  --no-deliver   skip the delivery pass
 
 Examples:
   pollhook once -c pollhook.yaml
@@ -47,6 +53,7 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	path := configFlag(fs)
 	only := fs.String("resource", "", "poll only this resource")
 	dry := fs.Bool("dry-run", false, "commit nothing")
+	noDeliver := fs.Bool("no-deliver", false, "skip the delivery pass")
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -69,6 +76,15 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	defer cleanup()
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
+	var engine *engine
+	if !*dry && !*noDeliver && len(cfg.Destinations) > 0 {
+		// Built before the cycles: a destination seen for the first time
+		// receives the events detected from now on, these cycles' included.
+		if engine, err = newEngine(cfg, store, log, nil); err != nil {
+			return err
+		}
+		defer engine.Close()
+	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	var failed []error
@@ -82,10 +98,29 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stderr, summaryLine(res, *dry))
 	}
+	out.Flush()
+	if engine != nil {
+		res, err := engine.Step(ctx)
+		fmt.Fprintln(e.stderr, deliverySummary(res))
+		if err != nil {
+			failed = append(failed, fmt.Errorf("deliver: %w", err))
+		}
+	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d resources failed: %w", len(failed), len(resources), errors.Join(failed...))
+		return fmt.Errorf("%d failures: %w", len(failed), errors.Join(failed...))
 	}
 	return nil
+}
+
+func deliverySummary(r emit.StepResult) string {
+	s := fmt.Sprintf("delivery: %d delivered in %d requests, %d failed, %d dead", r.Delivered, r.Requests, r.Failed, r.Dead)
+	if !r.Next.IsZero() {
+		s += "; next due " + r.Next.UTC().Format(time.RFC3339)
+	}
+	if r.Disabled > 0 {
+		s += fmt.Sprintf("; %d destinations disabled by a 410 (pollhook destinations enable NAME)", r.Disabled)
+	}
+	return s
 }
 
 // onceResource runs one cycle of r and prints the events it wrote.

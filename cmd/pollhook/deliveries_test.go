@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// statusReceiver answers every request with the current status and
+// records the webhook-ids it accepted.
+type statusReceiver struct {
+	mu       sync.Mutex
+	status   int
+	accepted []string
+}
+
+func (s *statusReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status/100 == 2 {
+		s.accepted = append(s.accepted, r.Header.Get("webhook-id"))
+	}
+	w.WriteHeader(s.status)
+}
+
+func (s *statusReceiver) set(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status = status
+}
+
+func TestOnceDeliversAndTheDeliveryCommands(t *testing.T) {
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	up := httptest.NewServer(api)
+	defer up.Close()
+	rcv := &statusReceiver{status: http.StatusInternalServerError}
+	hook := httptest.NewServer(rcv)
+	defer hook.Close()
+	cfg := writeConfig(t, t.TempDir(), up.URL, fmt.Sprintf(`    start: beginning
+destinations:
+  - name: app
+    url: %s
+    retry: { schedule: [1ms] }
+`, hook.URL))
+
+	// First attempt fails; the second (the one retry) fails too: dead.
+	out, errOut, code := runCLI(t, "once", "-c", cfg)
+	if code != 0 || !strings.Contains(errOut, "delivery: 0 delivered in 1 requests, 1 failed, 0 dead") {
+		t.Fatalf("once with a failing receiver: code %d, stderr %q", code, errOut)
+	}
+	eventID := regexp.MustCompile(`evt_[0-9a-f]{32}`).FindString(out)
+	_, errOut, _ = runCLI(t, "once", "-c", cfg)
+	if !strings.Contains(errOut, "1 dead") {
+		t.Fatalf("second once: %q", errOut)
+	}
+	out, _, code = runCLI(t, "deliveries", "-c", cfg, "--status", "dead")
+	if code != 0 || !strings.Contains(out, eventID) || !strings.Contains(out, "dead") || !strings.Contains(out, "500") {
+		t.Fatalf("deliveries --status dead: code %d\n%s", code, out)
+	}
+	out, _, _ = runCLI(t, "attempts", "-c", cfg, "--event", eventID)
+	if n := strings.Count(out, "500 Internal Server Error"); n != 2 {
+		t.Fatalf("attempts lists %d failures of %s, want 2:\n%s", n, eventID, out)
+	}
+
+	// Replayed once the receiver works: delivered with the same id.
+	rcv.set(http.StatusNoContent)
+	out, _, code = runCLI(t, "replay", "-c", cfg, "--destination", "app", "--status", "dead")
+	if code != 0 || !strings.Contains(out, "1 deliveries to app are pending again") {
+		t.Fatalf("replay: code %d, %q", code, out)
+	}
+	runCLI(t, "once", "-c", cfg)
+	if len(rcv.accepted) != 1 || rcv.accepted[0] != eventID {
+		t.Fatalf("after replay the receiver accepted %v, want [%s]", rcv.accepted, eventID)
+	}
+
+	// 410 disables the destination until it is enabled again.
+	rcv.set(http.StatusGone)
+	api.set("1", "2026-11-05T10:00:00Z")
+	_, errOut, _ = runCLI(t, "once", "-c", cfg)
+	if !strings.Contains(errOut, "1 destinations disabled") {
+		t.Fatalf("once against a 410: %q", errOut)
+	}
+	out, _, _ = runCLI(t, "destinations", "-c", cfg)
+	if !strings.Contains(out, "DISABLED") {
+		t.Fatalf("destinations after a 410:\n%s", out)
+	}
+	rcv.set(http.StatusOK)
+	if out, _, code := runCLI(t, "destinations", "enable", "app", "-c", cfg); code != 0 || !strings.Contains(out, "app enabled") {
+		t.Fatalf("destinations enable: code %d, %q", code, out)
+	}
+	runCLI(t, "once", "-c", cfg)
+	if len(rcv.accepted) != 2 {
+		t.Fatalf("after enable the receiver has %v", rcv.accepted)
+	}
+	if _, errOut, code := runCLI(t, "replay", "-c", cfg, "--destination", "app"); code != 2 || !strings.Contains(errOut, "say what to replay") {
+		t.Errorf("replay without a selector: code %d, %q", code, errOut)
+	}
+}

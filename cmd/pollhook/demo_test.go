@@ -1,0 +1,30 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the demo for a few seconds, faster than by default, and
+// checks that events of every type arrived with valid signatures.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 6s; skipped with -short")
+	}
+	out, errOut, code := runCLI(t, "demo", "--duration", "6s", "--poll", "1s", "--mutate", "100ms", "--seed", "7")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, typ := range []string{"contact.created", "contact.updated", "contact.deleted"} {
+		if !regexp.MustCompile(`(?m)^✓ ` + regexp.QuoteMeta(typ) + ` .*\(signature ok, evt_[0-9a-f]{32}\)$`).MatchString(out) {
+			t.Errorf("no verified %s line in the demo's output:\n%s", typ, out)
+		}
+	}
+	if strings.Contains(out, "✗") || !strings.Contains(out, "all signatures valid") {
+		t.Errorf("the demo saw bad signatures:\n%s", out)
+	}
+	if !regexp.MustCompile(`summary: \d+ polls, \d+ changes made in the CRM, [1-9]\d* events delivered`).MatchString(out) {
+		t.Errorf("no summary line:\n%s", out)
+	}
+}

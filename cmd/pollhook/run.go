@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// DefaultGrace is how long a stop signal waits for running cycles and
+// deliveries before pollhook exits anyway.
+const DefaultGrace = 30 * time.Second
+
+func init() {
+	register(&command{
+		name:    "run",
+		summary: "run the daemon: poll on schedule, deliver events, serve /metrics",
+		usage: `Usage: pollhook run [-c FILE] [--log-format auto|text|json] [--log-level LEVEL] [--grace 30s]
+
+Polls every resource once at start and then on its schedule, delivers each
+new event to every destination whose events match, retrying on the
+destination's schedule, and serves /healthz, /readyz and /metrics on
+http.listen when it is set.
+
+Signals: SIGINT or SIGTERM stop new cycles, let the page in hand commit and
+in-flight deliveries finish (unfinished ones stay pending), and exit 0 within
+--grace; a second signal exits at once. SIGHUP reloads the config file if it
+is valid, and keeps the running config (logging why) if it is not.
+
+Examples:
+  pollhook run -c /etc/pollhook/pollhook.yaml
+  pollhook run -c pollhook.yaml --log-format json --log-level debug
+`,
+		run: runRun,
+	})
+}
+
+func runRun(ctx context.Context, e *env, args []string) error {
+	c := commands["run"]
+	fs := c.flags(e)
+	path := configFlag(fs)
+	logFormat := fs.String("log-format", "auto", "auto (text on a terminal, else JSON), text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	grace := fs.Duration("grace", DefaultGrace, "how long a stop waits for running work")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	log, err := loggerFlags(e, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	store, err := cursor.Open(ctx, cfg.State.Path)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	d := newDaemon(store, log)
+	if err := d.serve(cfg.HTTP.Listen); err != nil {
+		return err
+	}
+	defer d.close()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// A second stop signal after ctx is done forces the exit.
+	again := make(chan os.Signal, 1)
+
+	gen, err := d.start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("pollhook running", "config", cfg.File, "state", cfg.State.Path,
+		"resources", len(cfg.Resources), "destinations", len(cfg.Destinations), "listen", cfg.HTTP.Listen)
+	for {
+		select {
+		case <-hup:
+			next, err := loadConfig(*path)
+			if err != nil {
+				log.Error("reload refused: keeping the running config", "config", *path, "error", err)
+				continue
+			}
+			if next.State.Path != cfg.State.Path || next.HTTP.Listen != cfg.HTTP.Listen {
+				log.Warn("reload: state.path and http.listen take effect only after a restart")
+			}
+			gen.stop()
+			if gen, err = d.start(ctx, next); err != nil {
+				return err
+			}
+			cfg = next
+			log.Info("config reloaded", "config", cfg.File)
+		case <-ctx.Done():
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(again)
+			log.Info("stopping", "grace", *grace)
+			t := time.NewTimer(*grace)
+			defer t.Stop()
+			select {
+			case <-gen.done:
+				log.Info("stopped")
+				return nil
+			case <-t.C:
+				return fmt.Errorf("stop: running work did not end within --grace %s; pending deliveries stay pending", *grace)
+			case <-again:
+				return errors.New("stop: second signal, exiting at once")
+			}
+		case <-gen.done:
+			if gen.err != nil {
+				return gen.err
+			}
+			return errors.New("run: the daemon stopped unexpectedly")
+		}
+	}
+}
+
+// loggerFlags builds the logger that --log-format and --log-level ask for.
+func loggerFlags(e *env, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, &usageError{fmt.Sprintf("run: --log-level %q: want debug, info, warn or error", level)}
+	}
+	switch format {
+	case "auto":
+		format = "json"
+		if f, ok := e.stderr.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	case "text", "json":
+	default:
+		return nil, &usageError{fmt.Sprintf("run: --log-format %q: want auto, text or json", format)}
+	}
+	return newLogger(e.stderr, format, lv), nil
+}
