@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,7 @@ func eventTypes(t *testing.T, stdout string) []string {
 		}
 		types = append(types, env.Type+":"+env.ObjectID+":"+env.ID)
 	}
+	sort.Strings(types) // the upstream lists records in any order
 	return types
 }
 
@@ -130,12 +132,16 @@ func TestOnce(t *testing.T) {
 		t.Errorf("summary %q", errOut)
 	}
 
+	api.mu.Lock()
 	api.fail = true
+	api.mu.Unlock()
 	out, errOut, code = runCLI(t, "once", "-c", cfg)
 	if code != 1 || out != "" || !strings.Contains(errOut, "things: failed") || !strings.Contains(errOut, "500") {
 		t.Fatalf("failing upstream: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	api.mu.Lock()
 	api.fail = false
+	api.mu.Unlock()
 	out, _, code = runCLI(t, "once", "-c", cfg)
 	if code != 0 || out != "" {
 		t.Fatalf("after the failure: code %d, events %q", code, out)
