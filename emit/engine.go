@@ -79,6 +79,12 @@ type EngineOptions struct {
 	// deliveries are kept; DefaultDeliveredRetention and
 	// DefaultDeadRetention when 0.
 	DeliveredRetention, DeadRetention time.Duration
+	// OnGone, when set, is called after a destination answered 410 Gone
+	// and was disabled; OnDead after an event's last attempt failed. Both
+	// are called from the destination's loop, after the outcome is
+	// recorded: REST Hooks subscriptions become Inactive through them.
+	OnGone func(destination, reason string)
+	OnDead func(destination, eventID string)
 }
 
 // StepResult counts what a Step did.
@@ -142,6 +148,8 @@ type Engine struct {
 	start   time.Time
 	keepOK  time.Duration
 	keepBad time.Duration
+	onGone  func(destination, reason string)
+	onDead  func(destination, eventID string)
 }
 
 // NewEngine returns an engine that delivers from store to dests. It does
@@ -155,6 +163,8 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 		m:       opts.Metrics,
 		keepOK:  opts.DeliveredRetention,
 		keepBad: opts.DeadRetention,
+		onGone:  opts.OnGone,
+		onDead:  opts.OnDead,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -657,6 +667,12 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	for _, id := range dead {
 		w.log.Warn("event dead after its last delivery attempt", "event_id", id,
 			"attempts", len(w.cfg.Retry.Schedule)+1, "status", a.Status, "error", base.Error)
+		if w.e.onDead != nil {
+			w.e.onDead(w.name, id)
+		}
+	}
+	if a.Gone && w.e.onGone != nil {
+		w.e.onGone(w.name, base.Error)
 	}
 	return a.Gone, nil
 }

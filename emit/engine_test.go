@@ -933,3 +933,37 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
+
+func TestOnGoneAndOnDeadCallbacks(t *testing.T) {
+	h := newHarness(t)
+	gone := newSink(t, answer(http.StatusGone))
+	failing := newSink(t, answer(http.StatusInternalServerError))
+	var mu sync.Mutex
+	var calls []string
+	opts := EngineOptions{
+		OnGone: func(dest, reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, "gone "+dest+" "+strconv.FormatBool(strings.Contains(reason, "410")))
+		},
+		OnDead: func(dest, id string) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, "dead "+dest+" "+id)
+		},
+	}
+	e := h.engine(opts,
+		destConfig("g", gone.URL),
+		destConfig("f", failing.URL, func(d *config.Destination) { d.Retry.Schedule = schedule(time.Minute) }))
+	ev := h.addN(1)[0]
+	h.step(e)
+	h.clock.Advance(time.Minute)
+	h.step(e)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(calls)
+	want := []string{"dead f " + ev.ID, "gone g true"}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("callbacks %v, want %v", calls, want)
+	}
+}
