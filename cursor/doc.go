@@ -19,6 +19,15 @@
 //     object, object_id, occurred_at, detected_at, data (JSON text);
 //     indexed on (resource, seq).
 //
+// Delivery tables (schema version 2; deliveries.go has their columns):
+//
+//   - destinations: each destination's position in the outbox, and whether
+//     a 410 Gone disabled it.
+//   - deliveries: one row per (destination, event): pending, delivered or
+//     dead, the attempts counted and when it is next due.
+//   - attempts: the delivery log, every attempt with its status, latency,
+//     error and the start of the response.
+//
 // Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
 // instant 1970-01-01T00:00:00Z reads back as the zero time), and times
 // outside 1677-09-21..2262-04-11 are clamped to those bounds. The schema
