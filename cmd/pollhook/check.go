@@ -99,8 +99,12 @@ func authSummary(a config.Auth) string {
 	return a.Type
 }
 
-// redactUserinfo hides a password written into a URL.
+// redactUserinfo hides a password written into a URL, and its query
+// string, which may carry a token.
 func redactUserinfo(u string) string {
+	if base, _, ok := strings.Cut(u, "?"); ok {
+		u = base + "?…"
+	}
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u

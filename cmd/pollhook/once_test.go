@@ -208,3 +208,34 @@ func TestEventsAndCursors(t *testing.T) {
 		t.Errorf("reset of an unknown resource: code %d, %q", code, errOut)
 	}
 }
+
+func TestCheckHidesSecrets(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pollhook.yaml")
+	os.WriteFile(path, []byte(`sources:
+  - name: api
+    base_url: https://api.example.com
+    auth: { type: bearer, token: "${TOK}" }
+resources:
+  - name: things
+    object: thing
+    url: /items
+destinations:
+  - name: app
+    url: https://user:hunter2pass@hooks.example.com/in?token=qwertyuiop123
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+`), 0o600)
+	t.Setenv("TOK", "sk_live_topsecretvalue")
+	out, errOut, code := runCLI(t, "check", "-c", path)
+	if code != 0 {
+		t.Fatalf("check: %d %s", code, errOut)
+	}
+	for _, secret := range []string{"sk_live_topsecretvalue", "hunter2pass", "qwertyuiop123", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("check printed the secret %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "hooks.example.com/in?…") {
+		t.Errorf("check summary:\n%s", out)
+	}
+}
