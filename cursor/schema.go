@@ -89,4 +89,27 @@ CREATE TABLE attempts (
 
 CREATE INDEX attempts_delivery ON attempts (destination, event_id, id);
 `,
+	// 3: REST Hooks subscriptions.
+	`
+CREATE TABLE subscriptions (
+	id              INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	key             TEXT    NOT NULL UNIQUE CHECK (key <> ''),
+	dialect         TEXT    NOT NULL DEFAULT '',
+	event_key       TEXT    NOT NULL DEFAULT '',
+	event_action    TEXT    NOT NULL DEFAULT '',
+	event_object    TEXT    NOT NULL DEFAULT '',
+	url             TEXT    NOT NULL CHECK (url <> ''),
+	status          TEXT    NOT NULL CHECK (status IN ('Unverified', 'Verified', 'Inactive')),
+	secret          TEXT    NOT NULL DEFAULT '',
+	http_user       TEXT    NOT NULL DEFAULT '',
+	http_password   TEXT    NOT NULL DEFAULT '',
+	name            TEXT    NOT NULL DEFAULT '',
+	version         TEXT    NOT NULL DEFAULT '',
+	user_id         INTEGER NOT NULL DEFAULT 0,
+	created_at      INTEGER NOT NULL DEFAULT 0,
+	updated_at      INTEGER NOT NULL DEFAULT 0,
+	inactive_at     INTEGER NOT NULL DEFAULT 0,
+	inactive_reason TEXT    NOT NULL DEFAULT ''
+);
+`,
 }

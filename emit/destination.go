@@ -49,6 +49,9 @@ type Options struct {
 	Stdout io.Writer
 	// Logger gets the destination's warnings; nil discards them.
 	Logger *slog.Logger
+	// Recipient says who receives the events, for formats that name the
+	// subscription in the body (pipedrive's meta.webhook_id).
+	Recipient Recipient
 }
 
 type kind int
@@ -81,6 +84,7 @@ type Destination struct {
 	own    *http.Transport // the transport this Destination made, if any
 	now    func() time.Time
 	stdout io.Writer
+	to     Recipient // named in pipedrive bodies
 	log    *slog.Logger
 
 	mu     sync.Mutex // guards file and closed, and serializes line writes
@@ -106,12 +110,13 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		now:     opts.Now,
 		stdout:  opts.Stdout,
 		log:     opts.Logger,
+		to:      opts.Recipient,
 	}
 	if d.format == "" {
 		d.format = config.DefaultFormat
 	}
 	switch d.format {
-	case config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements:
+	case config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, FormatPipedrive:
 	default:
 		return nil, fmt.Errorf("destination %s: format: want %s, %s, %s or %s (got %q)", cfg.Name,
 			config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, cfg.Format)
@@ -298,7 +303,7 @@ func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 }
 
 func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attempt) {
-	body, err := Encode(d.format, events, d.batched)
+	body, err := EncodeTo(d.format, events, d.batched, d.to)
 	if err != nil {
 		a.Err = err
 		return
@@ -415,7 +420,7 @@ const maxRetryAfter = 100 * 365 * 24 * time.Hour
 func (d *Destination) lines(events []cursor.Event) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, e := range events {
-		b, err := Encode(d.format, []cursor.Event{e}, false)
+		b, err := EncodeTo(d.format, []cursor.Event{e}, false, d.to)
 		if err != nil {
 			return nil, err
 		}

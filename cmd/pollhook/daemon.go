@@ -34,6 +34,8 @@ type daemon struct {
 	addr string
 	// running is true while a generation runs.
 	running atomic.Bool
+	// hooks is the running generation's subscription API.
+	hooks atomic.Pointer[subscribers]
 }
 
 func newDaemon(store *cursor.Store, log *slog.Logger) *daemon {
@@ -62,6 +64,11 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 	if err != nil {
 		return nil, err
 	}
+	subs, err := newSubscribers(cfg, d.store, d.log, d.em, []string{d.addr, cfg.HTTP.Listen})
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
 	cyclers := make([]poller.Cycler, 0, len(cfg.Resources))
 	for i := range cfg.Resources {
 		r := &cfg.Resources[i]
@@ -81,6 +88,7 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 			}
 			if res.Events() > 0 {
 				engine.Notify()
+				subs.Notify()
 			}
 		},
 	})
@@ -88,10 +96,14 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 	gctx, cancel := context.WithCancel(ctx)
 	g := &generation{cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		sched.Run(gctx)
+	}()
+	go func() {
+		defer wg.Done()
+		subs.run(gctx)
 	}()
 	var engineErr error
 	go func() {
@@ -101,6 +113,7 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 			cancel()
 		}
 	}()
+	d.hooks.Store(subs)
 	d.running.Store(true)
 	go func() {
 		wg.Wait()
@@ -135,6 +148,19 @@ func (d *daemon) serve(addr string) error {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	// The REST Hooks API, in Keap's and Pipedrive's dialects: served by
+	// the running generation, whose config says which event keys exist.
+	hooksAPI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := d.hooks.Load()
+		if s == nil {
+			http.Error(w, `{"message":"starting: try again"}`, http.StatusServiceUnavailable)
+			return
+		}
+		s.Handler().ServeHTTP(w, r)
+	})
+	for _, p := range []string{"/hooks", "/hooks/", "/v1/webhooks", "/v1/webhooks/"} {
+		mux.Handle(p, hooksAPI)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on http.listen %s: %w", addr, err)
