@@ -160,3 +160,84 @@ func hasKeapID(b map[string]any, id float64) bool {
 	}
 	return false
 }
+
+// TestPipedriveWebhookDelivery subscribes in the Pipedrive dialect with a
+// wildcard action and basic auth, and checks the deliveries.
+func TestPipedriveWebhookDelivery(t *testing.T) {
+	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	type delivery struct {
+		user, pass string
+		body       map[string]any
+	}
+	got := make(chan delivery, 10)
+	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		got <- delivery{u, p, body}
+	}))
+	defer sub.Close()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	cfg := writeConfig(t, t.TempDir(), srv.URL, fmt.Sprintf(`    schedule: 1s
+http:
+  listen: %s
+  token: s3cret-token
+  allow_targets: [127.0.0.0/8]
+`, addr))
+	stop, _ := daemonRun(t, cfg)
+	defer stop()
+	get(t, base+"/healthz")
+
+	form := "subscription_url=" + sub.URL + "&event_action=*&event_object=thing&http_auth_user=pd&http_auth_password=pw"
+	req, _ := http.NewRequest("POST", base+"/v1/webhooks?api_token=s3cret-token", bytes.NewBufferString(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Success bool `json:"success"`
+		Data    struct {
+			ID int64 `json:"id"`
+		} `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 || !created.Success || created.Data.ID == 0 {
+		t.Fatalf("POST /v1/webhooks: %s %+v", resp.Status, created)
+	}
+	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitFor(t, "the webhook's destination", func() bool {
+		ds, err := store.Destinations(context.Background())
+		return err == nil && len(ds) > 0
+	})
+
+	up.set("2", "2026-11-02T10:00:00Z") // created
+	up.set("1", "2026-11-03T10:00:00Z") // updated
+	actions := map[string]bool{}
+	for len(actions) < 2 {
+		select {
+		case d := <-got:
+			meta, _ := d.body["meta"].(map[string]any)
+			if d.user != "pd" || d.pass != "pw" || meta["object"] != "thing" {
+				t.Fatalf("delivery: auth %s:%s, body %v", d.user, d.pass, d.body)
+			}
+			if fmt.Sprint(meta["webhook_id"]) != fmt.Sprint(created.Data.ID) {
+				t.Errorf("meta.webhook_id = %v, want %d", meta["webhook_id"], created.Data.ID)
+			}
+			actions[fmt.Sprint(meta["action"])] = true
+		case <-time.After(15 * time.Second):
+			t.Fatalf("deliveries so far: %v", actions)
+		}
+	}
+	if !actions["added"] || !actions["updated"] {
+		t.Errorf("actions %v, want added and updated through the * wildcard", actions)
+	}
+}
