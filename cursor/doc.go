@@ -28,6 +28,11 @@
 //   - attempts: the delivery log, every attempt with its status, latency,
 //     error and the start of the response.
 //
+// Subscriptions (schema version 3; subscriptions.go has the columns): one
+// row per REST Hooks subscription, Keap's and Pipedrive's alike — its key
+// and integer id, event globs, URL, status, handshake secret and basic
+// auth.
+//
 // Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
 // instant 1970-01-01T00:00:00Z reads back as the zero time), and times
 // outside 1677-09-21..2262-04-11 are clamped to those bounds. The schema
