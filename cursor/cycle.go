@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 )
 
 // deleteChunk is how many missing records a snapshot reads at a time, so
@@ -157,18 +156,19 @@ func deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
 	sel, err := tx.PrepareContext(ctx, `
-SELECT id, updated, hash, last_seen FROM seen
-WHERE resource = ?1 AND last_seen < ?2 AND (last_seen, id) > (?3, ?4)
-ORDER BY last_seen, id LIMIT ?5`)
+SELECT id, updated, hash FROM seen
+WHERE resource = ?1 AND id > ?3 AND last_seen < ?2
+ORDER BY id LIMIT ?4`)
 	if err != nil {
 		return 0, err
 	}
 	defer sel.Close()
-	// Keyset pagination over the (resource, last_seen, id) index: each
-	// chunk starts where the last one ended, whatever the size.
+	// Keyset pagination over the primary key (resource, id): each chunk
+	// starts where the last one ended, so the whole scan reads the
+	// resource's records once, whatever the number of deletes.
 	var deleted int64
-	after := missingKey{lastSeen: math.MinInt64}
-	chunk := make([]missingRecord, 0, deleteChunk)
+	after := ""
+	chunk := make([]SeenRecord, 0, deleteChunk)
 	events := make([]Event, 0, deleteChunk)
 	gone := make([]string, 0, deleteChunk)
 	for {
@@ -196,35 +196,23 @@ DELETE FROM seen WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`,
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
 		deleted += int64(len(chunk))
-		after = chunk[len(chunk)-1].missingKey
+		after = chunk[len(chunk)-1].ID
 	}
 }
 
-// missingKey is a position in the snapshot delete scan.
-type missingKey struct {
-	lastSeen int64
-	id       string
-}
-
-type missingRecord struct {
-	SeenRecord
-	missingKey
-}
-
-func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after missingKey, chunk []missingRecord) ([]missingRecord, error) {
-	rows, err := sel.QueryContext(ctx, f.Resource, f.Cycle, after.lastSeen, after.id, deleteChunk)
+func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chunk []SeenRecord) ([]SeenRecord, error) {
+	rows, err := sel.QueryContext(ctx, f.Resource, f.Cycle, after, deleteChunk)
 	if err != nil {
 		return nil, fmt.Errorf("read missing records: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r missingRecord
+		var r SeenRecord
 		var updated int64
-		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.lastSeen); err != nil {
+		if err := rows.Scan(&r.ID, &updated, &r.Hash); err != nil {
 			return nil, fmt.Errorf("read missing records: %w", err)
 		}
 		r.Updated = fromNanos(updated)
-		r.missingKey.id = r.ID
 		chunk = append(chunk, r)
 	}
 	if err := rows.Err(); err != nil {

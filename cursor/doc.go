@@ -12,8 +12,10 @@
 //   - resources: one row per resource — resource (primary key), watermark,
 //     cycle, completed, last_complete, held_deletes.
 //   - seen: the last version recorded of each record — (resource, id)
-//     primary key, updated, hash, last_seen (the cycle that last saw it);
-//     indexed on (resource, last_seen) for the snapshot delete scan.
+//     primary key, updated, hash, last_seen (the cycle that last saw it).
+//     The snapshot delete scan walks the primary key once per cycle (from
+//     schema version 4 there is no index on last_seen: keeping one cost an
+//     index write per record and cycle).
 //   - outbox: detected events — seq (autoincrement, the delivery order),
 //     id (unique: the same event is stored once), type, resource, source,
 //     object, object_id, occurred_at, detected_at, data (JSON text);

@@ -112,4 +112,10 @@ CREATE TABLE subscriptions (
 	inactive_reason TEXT    NOT NULL DEFAULT ''
 );
 `,
+	// 4: no index on last_seen. Touching every record of a snapshot
+	// cycle rewrote an index entry per record; the delete scan at the end
+	// of a cycle reads the resource's rows once instead.
+	`
+DROP INDEX seen_resource_last_seen;
+`,
 }

@@ -312,6 +312,7 @@ func TestFinishCycleSnapshotDeletes(t *testing.T) {
 		{"guard 1 allows all", []string{"a", "b"}, nil, 1, []string{"a", "b"}, 0, true},
 		{"nothing gone", []string{"a"}, []string{"a"}, 0, nil, 0, true},
 		{"many chunks", ids("x", 1203), ids("x", 1)[:1], 1, ids("x", 1203)[1:], 0, true},
+		{"kept and gone interleaved over chunks", ids("y", 1500), every(ids("y", 1500), 0), 1, every(ids("y", 1500), 1), 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,6 +367,15 @@ func TestFinishCycleSnapshotDeletes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// every returns the even (from 0) or odd (from 1) elements of ids.
+func every(ids []string, from int) []string {
+	var out []string
+	for i := from; i < len(ids); i += 2 {
+		out = append(out, ids[i])
+	}
+	return out
 }
 
 func TestHeldDeletesClearOnNextCycle(t *testing.T) {
