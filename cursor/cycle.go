@@ -24,7 +24,7 @@ func (s *Store) Seen(ctx context.Context, resource string, ids []string) (map[st
 		return nil, fmt.Errorf("read seen records of %s: %w", resource, err)
 	}
 	rows, err := s.r.QueryContext(ctx, `
-SELECT id, updated, hash FROM seen
+SELECT id, updated, hash, rev, deleted FROM seen
 WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("read seen records of %s: %w", resource, err)
@@ -34,7 +34,7 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 		var id string
 		var updated int64
 		var v Seen
-		if err := rows.Scan(&id, &updated, &v.Hash); err != nil {
+		if err := rows.Scan(&id, &updated, &v.Hash, &v.Rev, &v.Deleted); err != nil {
 			return nil, fmt.Errorf("read seen records of %s: %w", resource, err)
 		}
 		v.Updated = fromNanos(updated)
@@ -63,12 +63,13 @@ func commitPage(ctx context.Context, tx *sql.Tx, p Page) error {
 		return err
 	}
 	err := execRows(ctx, tx, `
-INSERT INTO seen (resource, id, updated, hash, last_seen) VALUES `, `
+INSERT INTO seen (resource, id, updated, hash, last_seen, rev, deleted) VALUES `, `
 ON CONFLICT (resource, id) DO UPDATE
-SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_seen`,
-		5, len(p.Records), func(i int, args []any) []any {
+SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_seen,
+    rev = excluded.rev, deleted = excluded.deleted`,
+		7, len(p.Records), func(i int, args []any) []any {
 			r := p.Records[i]
-			return append(args, p.Resource, r.ID, nanos(r.Updated), r.Hash, p.Cycle)
+			return append(args, p.Resource, r.ID, nanos(r.Updated), r.Hash, p.Cycle, r.Rev, r.Deleted)
 		})
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
@@ -115,8 +116,8 @@ func finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (FinishResult, error
 	}
 	var missing int64
 	err := tx.QueryRowContext(ctx, `
-SELECT (SELECT count(*) FROM seen WHERE resource = ?1),
-       (SELECT count(*) FROM seen WHERE resource = ?1 AND last_seen < ?2)`,
+SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
+       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2)`,
 		f.Resource, f.Cycle).Scan(&res.Known, &missing)
 	if err != nil {
 		return res, fmt.Errorf("count records: %w", err)
@@ -149,15 +150,15 @@ WHERE resource = ?`, wm, nanos(f.Now), res.HeldBack, f.Resource)
 	return res, nil
 }
 
-// deleteMissing emits a delete event for, and removes, each record of the
+// deleteMissing emits a delete event for, and tombstones, each record of the
 // resource not seen in f.Cycle, a chunk at a time.
 func deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
 	if f.Deleted == nil {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
 	sel, err := tx.PrepareContext(ctx, `
-SELECT id, updated, hash FROM seen
-WHERE resource = ?1 AND id > ?3 AND last_seen < ?2
+SELECT id, updated, hash, rev FROM seen
+WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
 ORDER BY id LIMIT ?4`)
 	if err != nil {
 		return 0, err
@@ -192,7 +193,8 @@ ORDER BY id LIMIT ?4`)
 			return deleted, err
 		}
 		if _, err := tx.ExecContext(ctx, `
-DELETE FROM seen WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, string(list)); err != nil {
+UPDATE seen SET deleted = 1, rev = rev + 1
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, string(list)); err != nil {
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
 		deleted += int64(len(chunk))
@@ -209,7 +211,7 @@ func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chu
 	for rows.Next() {
 		var r SeenRecord
 		var updated int64
-		if err := rows.Scan(&r.ID, &updated, &r.Hash); err != nil {
+		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.Rev); err != nil {
 			return nil, fmt.Errorf("read missing records: %w", err)
 		}
 		r.Updated = fromNanos(updated)

@@ -16,7 +16,7 @@ func (s *Store) ResourceState(ctx context.Context, resource string) (ResourceSta
 	err := s.r.QueryRowContext(ctx, `
 SELECT coalesce(r.watermark, 0), coalesce(r.cycle, 0), coalesce(r.completed, 0),
        coalesce(r.last_complete, 0), coalesce(r.held_deletes, 0),
-       (SELECT count(*) FROM seen WHERE resource = n.name)
+       (SELECT count(*) FROM seen WHERE resource = n.name AND deleted = 0)
 FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`,
 		resource).Scan(&wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
 	if err != nil {
@@ -33,7 +33,7 @@ func (s *Store) Resources(ctx context.Context) ([]ResourceState, error) {
 SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes,
        coalesce(k.known, 0)
 FROM resources AS r
-LEFT JOIN (SELECT resource, count(*) AS known FROM seen GROUP BY resource) AS k
+LEFT JOIN (SELECT resource, count(*) AS known FROM seen WHERE deleted = 0 GROUP BY resource) AS k
        ON k.resource = r.resource
 ORDER BY r.resource`)
 	if err != nil {

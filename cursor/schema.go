@@ -118,4 +118,12 @@ CREATE TABLE subscriptions (
 	`
 DROP INDEX seen_resource_last_seen;
 `,
+	// 5: revisions and tombstones. rev counts the events of a record, so
+	// that a record changing back to an earlier content, or coming back
+	// after a delete, gets a new event id; a deleted record is kept as a
+	// tombstone (deleted = 1) to carry its rev.
+	`
+ALTER TABLE seen ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE seen ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+`,
 }

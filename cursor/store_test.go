@@ -290,8 +290,8 @@ func TestCommitPageTouchesOnlyExisting(t *testing.T) {
 		t.Errorf("result = %+v, want only the untouched record deleted", res)
 	}
 	seen, _ := s.Seen(ctx, "contacts", []string{"1", "2", "9"})
-	if _, ok := seen["1"]; !ok || len(seen) != 1 {
-		t.Errorf("seen = %v, want only the touched record kept and no record made for 9", seen)
+	if r, ok := seen["1"]; !ok || r.Deleted || len(seen) != 2 || !seen["2"].Deleted {
+		t.Errorf("seen = %v, want the touched record kept, the other a tombstone, and no record made for 9", seen)
 	}
 }
 
@@ -358,9 +358,16 @@ func TestFinishCycleSnapshotDeletes(t *testing.T) {
 			if st.Known != int64(len(tt.before)-len(tt.wantGone)) || st.HeldDeletes != tt.wantHeld {
 				t.Errorf("state = %+v, want %d known, %d held", st, len(tt.before)-len(tt.wantGone), tt.wantHeld)
 			}
+			// Deleted records stay as tombstones, one revision on.
 			seen, _ := s.Seen(ctx, "contacts", tt.wantGone)
-			if len(seen) != 0 {
-				t.Errorf("deleted records still held: %d", len(seen))
+			for id, r := range seen {
+				if !r.Deleted || r.Rev != 1 {
+					t.Errorf("deleted record %s = %+v, want a tombstone at rev 1", id, r)
+					break
+				}
+			}
+			if len(seen) != len(tt.wantGone) {
+				t.Errorf("%d tombstones, want %d", len(seen), len(tt.wantGone))
 			}
 			if st := state(t, s, "deals"); st.Known != 2 {
 				t.Errorf("other resource known = %d, want 2", st.Known)

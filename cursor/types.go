@@ -51,6 +51,15 @@ type Seen struct {
 	Updated time.Time
 	// Hash is a hash of the record's content.
 	Hash string
+	// Rev counts the events written for the record: each created,
+	// updated or deleted event is one more. It makes an event's id unique
+	// even when a record returns to an earlier content or comes back
+	// after a delete.
+	Rev int64
+	// Deleted marks a tombstone: a record a snapshot found gone. It is
+	// kept for its Rev; it is not known, and a record that comes back is
+	// new.
+	Deleted bool
 }
 
 // SeenRecord is a record's id and version, written when a page commits.
@@ -85,8 +94,10 @@ type Finish struct {
 	// DeleteGuard is the largest share of known records that may be
 	// deleted; when more would be, none are, and the count is held back.
 	DeleteGuard float64
-	// Deleted builds the event for a deleted record; the store inserts it
-	// and removes the record, in the same transaction.
+	// Deleted builds the event for a deleted record, given the version the
+	// store last held (its Rev before the delete); the store inserts it and
+	// turns the record into a tombstone with Rev+1, in the same
+	// transaction.
 	Deleted func(id string, last Seen) Event
 	// Now is the completion time.
 	Now time.Time

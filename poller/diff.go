@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
@@ -50,6 +51,19 @@ type pageDiff struct {
 	maxUpdated time.Time
 	created    int
 	updated    int
+	// updatedAt are the records' updated dates, for future().
+	updatedAt []time.Time
+}
+
+// future counts the page's records updated after t.
+func (pd *pageDiff) future(t time.Time) int {
+	n := 0
+	for _, u := range pd.updatedAt {
+		if u.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // page diffs a page's records against seen, the versions the store holds
@@ -64,8 +78,12 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		if r.Updated.After(out.maxUpdated) {
 			out.maxUpdated = r.Updated
 		}
+		out.updatedAt = append(out.updatedAt, r.Updated)
 		next := cursor.Seen{Updated: r.Updated, Hash: r.Hash}
-		prev, known := seen[r.ID]
+		prev, found := seen[r.ID]
+		// A tombstone is not known: the record is back, and new.
+		known := found && !prev.Deleted
+		next.Rev = prev.Rev
 		verb := ""
 		switch {
 		case known && hasUpdated:
@@ -101,6 +119,12 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		} else {
 			out.updated++
 		}
+		// Each event of a record is one more revision, committed with the
+		// event: a content the record had before, or its return after a
+		// delete, still gets an id of its own.
+		next.Rev++
+		seen[r.ID] = next
+		out.records[len(out.records)-1].Seen = next
 		out.events = append(out.events, d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data))
 	}
 	return out
@@ -134,8 +158,10 @@ func (d *differ) occurred(verb string, r *Record) time.Time {
 	return d.now
 }
 
-// deleted builds the event of a record that a snapshot no longer lists.
+// deleted builds the event of a record that a snapshot no longer lists:
+// the record's next revision.
 func (d *differ) deleted(id string, last cursor.Seen) cursor.Event {
+	last.Rev++
 	return d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
 }
 
@@ -154,13 +180,14 @@ func (d *differ) event(verb, id, ver string, occurred time.Time, data json.RawMe
 	}
 }
 
-// version names a record's version: its updated date, or its content hash
-// where the resource has no updated field.
+// version names a record's version: its updated date (or its content hash
+// where the resource has no updated field) and its revision.
 func version(s cursor.Seen) string {
+	v := s.Hash
 	if !s.Updated.IsZero() {
-		return s.Updated.UTC().Format(time.RFC3339Nano)
+		v = s.Updated.UTC().Format(time.RFC3339Nano)
 	}
-	return s.Hash
+	return v + "#" + strconv.FormatInt(s.Rev, 10)
 }
 
 // EventID is the deterministic id of a change: the same change detected

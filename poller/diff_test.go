@@ -170,3 +170,21 @@ func TestDiffWritesOnlyWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+func TestDiffContentTogglingBackGetsNewIDs(t *testing.T) {
+	// No updated field: versions are content hashes, and a record may
+	// return to a content it had before. Each change is its own event.
+	d := &differ{res: diffResource(false, false), source: "crm", now: t3}
+	seen := map[string]cursor.Seen{"1": {Hash: "h-A"}}
+	ids := map[string]bool{}
+	for _, content := range []string{"B", "A", "B", "A"} {
+		pd := d.page([]Record{rec("1", time.Time{}, time.Time{}, content)}, seen)
+		if len(pd.events) != 1 {
+			t.Fatalf("change to %s gave %d events, want 1", content, len(pd.events))
+		}
+		if ids[pd.events[0].ID] {
+			t.Fatalf("change to %s reuses event id %s: the outbox would drop it", content, pd.events[0].ID)
+		}
+		ids[pd.events[0].ID] = true
+	}
+}

@@ -90,7 +90,9 @@ type CycleResult struct {
 	Pages   int
 	Records int
 	// Skipped counts records reported and skipped (no id, bad date).
-	Skipped  int
+	Skipped int
+	// Future counts records whose updated date is after the cycle began.
+	Future   int
 	Created  int
 	Updated  int
 	Deleted  int64
@@ -136,6 +138,10 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 		loc = p.res.Dates.Updated.Location
 	}
 	watermark := d.watermark
+	// Records dated after the cycle began (a clock ahead of ours, or a
+	// bad date): counted, and the watermark stops at the cycle's start, so
+	// that one far-future date cannot blind the resource to real changes.
+	future, latest := 0, time.Time{}
 	// A page fetched is a page committed: a stop signal cancels ctx, but
 	// the page in hand still commits whole before the cycle ends.
 	commitCtx := context.WithoutCancel(ctx)
@@ -144,7 +150,7 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 		for i, r := range pg.Records {
 			ids[i] = r.ID
 		}
-		seen, err := p.store.Seen(ctx, p.res.Name, ids)
+		seen, err := p.store.Seen(commitCtx, p.res.Name, ids)
 		if err != nil {
 			return err
 		}
@@ -169,6 +175,12 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 		if pd.maxUpdated.After(watermark) {
 			watermark = pd.maxUpdated
 		}
+		if pd.maxUpdated.After(start) {
+			future += pd.future(start)
+			if pd.maxUpdated.After(latest) {
+				latest = pd.maxUpdated
+			}
+		}
 		res.Pages++
 		res.Records += len(pg.Records)
 		res.Created += pd.created
@@ -181,6 +193,14 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	if err != nil {
 		res.Duration = p.now().Sub(start)
 		return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
+	}
+	if watermark.After(start) {
+		watermark = start
+	}
+	res.Future = future
+	if future > 0 {
+		p.log.Warn("records dated in the future: the watermark stops at the cycle's start",
+			"records", future, "latest", latest, "cycle_start", start)
 	}
 	fin, err := p.store.FinishCycle(commitCtx, cursor.Finish{
 		Resource:    p.res.Name,

@@ -398,3 +398,53 @@ func TestCycleFilterDoesNotEndPaging(t *testing.T) {
 		t.Fatalf("a page the filter emptied ended the walk: events %v, %d pages", got, res.Pages)
 	}
 }
+
+func TestCycleRecordBackAfterDeleteAndDeletedAgain(t *testing.T) {
+	r := newRig(t, "    deletes: snapshot\n    start: beginning\n")
+	for i := 1; i <= 4; i++ {
+		r.up.put(i, "x", t0, t0)
+	}
+	r.mustCycle()
+	ids := map[string]bool{}
+	expect := func(want string) {
+		t.Helper()
+		_, evs := r.mustCycle()
+		if got := kinds(evs); len(got) != 1 || got[0] != want {
+			t.Fatalf("events %v, want %s", got, want)
+		}
+		if ids[evs[0].ID] {
+			t.Fatalf("%s reuses event id %s", want, evs[0].ID)
+		}
+		ids[evs[0].ID] = true
+	}
+	r.up.del(2)
+	expect("contact.deleted:2")
+	// Back unchanged (a listing that skipped it, or an undelete), then
+	// gone again: each is an event of its own.
+	r.up.put(2, "x", t0, t0)
+	expect("contact.created:2")
+	r.up.del(2)
+	expect("contact.deleted:2")
+	st, _ := r.store.ResourceState(context.Background(), "contacts")
+	if st.Known != 3 {
+		t.Errorf("known = %d, want 3 (tombstones are not known records)", st.Known)
+	}
+}
+
+func TestCycleFutureDateDoesNotBlindTheResource(t *testing.T) {
+	r := newRig(t, "")
+	r.up.put(1, "x", t0, t0)
+	r.mustCycle()
+	r.up.put(2, "from the future", t0, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	res, _ := r.mustCycle()
+	if res.Future != 1 || !res.Watermark.Equal(r.now) {
+		t.Fatalf("cycle with a 2099 date: future %d, watermark %v; want 1 and the cycle start %v", res.Future, res.Watermark, r.now)
+	}
+	// A real change after it is still fetched.
+	r.up.put(3, "real", r.now.Add(time.Minute), r.now.Add(time.Minute))
+	r.now = r.now.Add(2 * time.Minute)
+	_, evs := r.mustCycle()
+	if got := kinds(evs); len(got) != 1 || got[0] != "contact.created:3" {
+		t.Fatalf("after the future date: %v, want contact.created:3", got)
+	}
+}
