@@ -219,6 +219,9 @@ func TestBadConfigs(t *testing.T) {
 		{"sources_not_list.bad.yaml", []string{
 			`sources_not_list.bad.yaml:2: sources: want a list (got a mapping); start each item with "- "`,
 		}},
+		{"start_time_without_updated_field.bad.yaml", []string{
+			`start_time_without_updated_field.bad.yaml:10: resources[contacts].start: a start time needs dates.updated_field (and dates.updated_format), to tell the records changed after it from the others; set them, or use start: now or start: beginning (got "2024-01-31T00:00:00Z")`,
+		}},
 		{"syntax_error.bad.yaml", []string{
 			"syntax_error.bad.yaml:8: invalid YAML: did not find expected ',' or ']'",
 		}},

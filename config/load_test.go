@@ -164,6 +164,10 @@ func TestGoodConfigs(t *testing.T) {
 			eq(t, "delete_guard", *r.DeleteGuard, 0.2)
 			eq(t, "auth.name", c.Sources[0].Auth.Name, "X-GitHub-Token")
 		},
+		"cloud_elements_secret.good.yaml": func(t *testing.T, c *Config) {
+			eq(t, "plain secret", string(c.Destination("elements").Secret), "plain-elements-signing-key")
+			eq(t, "whsec_ secret", string(c.Destination("elements-whsec").Secret), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+		},
 		"features.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "listen", c.HTTP.Listen, ":9090")
 			eq(t, "allow_targets", len(c.HTTP.AllowTargets), 2)

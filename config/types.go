@@ -126,7 +126,7 @@ func ParseSchedule(spec string) (Schedule, error) {
 		}
 		s.Every = d
 	} else {
-		c, err := cronParser.Parse(spec)
+		c, err := parseCron(spec)
 		if err != nil {
 			return s, fmt.Errorf("want a duration (5m), @every 30s or a cron line such as \"*/5 * * * *\" (got %q: %w)", spec, err)
 		}
@@ -137,6 +137,23 @@ func ParseSchedule(spec string) (Schedule, error) {
 		return s, fmt.Errorf("want an interval of at least 1s (got %q)", spec)
 	}
 	return s, nil
+}
+
+// parseCron parses a cron line, with its optional TZ= or CRON_TZ= prefix.
+// The cron library panics on a prefix with no line after it, so that case
+// is refused first, and any other panic becomes an error.
+func parseCron(spec string) (c cron.Schedule, err error) {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		if _, line, ok := strings.Cut(spec, " "); !ok || strings.TrimSpace(line) == "" {
+			return nil, fmt.Errorf("a time zone prefix needs a cron line after it, as in TZ=Europe/Paris 0 6 * * *")
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("unparseable cron line")
+		}
+	}()
+	return cronParser.Parse(spec)
 }
 
 // UnmarshalYAML reads a schedule. Its errors are *yaml.TypeError.

@@ -84,3 +84,14 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestParseScheduleTZPrefixWithoutLine(t *testing.T) {
+	for _, spec := range []string{"TZ=", "TZ=Europe/Paris", "CRON_TZ=UTC ", "TZ=Nowhere/Land 0 6 * * *"} {
+		if _, err := ParseSchedule(spec); err == nil {
+			t.Errorf("ParseSchedule(%q) succeeded", spec)
+		}
+	}
+	if _, err := ParseSchedule("TZ=Europe/Paris 0 6 * * *"); err != nil {
+		t.Errorf("a valid TZ= line: %v", err)
+	}
+}

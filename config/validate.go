@@ -308,8 +308,14 @@ func (v *validator) resource(p keyPath, r *Resource) {
 	case StartNow, StartBeginning:
 	default:
 		t, err := time.Parse(time.RFC3339, r.Start)
-		if err != nil {
+		switch {
+		case err != nil:
 			v.errf(p.field("start"), "want now, beginning or an RFC 3339 time such as 2024-01-31T00:00:00Z (got %q)", r.Start)
+		case r.Dates.UpdatedField == "":
+			// The first cycle keeps quiet about the records updated
+			// before the start time; without an updated date every
+			// record would be reported.
+			v.errf(p.field("start"), "a start time needs dates.updated_field (and dates.updated_format), to tell the records changed after it from the others; set them, or use start: now or start: beginning (got %q)", r.Start)
 		}
 		r.StartTime = t
 	}
@@ -498,7 +504,9 @@ func (v *validator) destination(p keyPath, d *Destination, types []string) {
 	if !slices.Contains(formats, d.Format) {
 		v.errf(p.field("format"), "unknown format %q; want one of %s%s", d.Format, strings.Join(formats, ", "), didYouMean(d.Format, formats))
 	}
-	if d.Secret != "" {
+	// Cloud Elements signs with the secret as written, so any string will
+	// do there; the Standard Webhooks signature needs a whsec_ key.
+	if d.Secret != "" && d.Format != FormatCloudElements {
 		v.secret(p.field("secret"), string(d.Secret))
 	}
 	v.headers(p.field("headers"), d.Headers)

@@ -391,12 +391,19 @@ func (c *Client) resetToken() {
 	c.tokenMu.Unlock()
 }
 
-// checkRedirect follows up to 10 redirects and drops the header credential
-// when a redirect leaves the original host (net/http drops Authorization
-// itself).
+// errDowngrade is a redirect from https to plain http, refused: it would
+// send the credentials unencrypted. It is not retried.
+var errDowngrade = errors.New("refuse a redirect from https to plain http: pollhook does not send credentials unencrypted")
+
+// checkRedirect follows up to 10 redirects, refuses one from https to plain
+// http, and drops the header credential when a redirect leaves the original
+// host (net/http drops Authorization itself).
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Scheme == "http" && via[len(via)-1].URL.Scheme == "https" {
+		return errDowngrade
 	}
 	if c.auth.Type == config.AuthHeader && req.URL.Host != via[0].URL.Host {
 		req.Header.Del(c.auth.Name)
@@ -529,7 +536,7 @@ func retryableStatus(code int) bool {
 }
 
 // transient reports whether a transport error may pass on retry: anything
-// but a certificate that does not verify.
+// but a certificate that does not verify and a refused downgrade.
 func transient(err error) bool {
 	var (
 		verr *tls.CertificateVerificationError
@@ -537,7 +544,8 @@ func transient(err error) bool {
 		herr x509.HostnameError
 		cerr x509.CertificateInvalidError
 	)
-	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr)
+	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr) &&
+		!errors.Is(err, errDowngrade)
 }
 
 // drainClose drains a bounded part of body, so that the connection can be

@@ -647,3 +647,25 @@ func TestRedirectDropsHeaderCredential(t *testing.T) {
 		t.Errorf("redirect to another host carried X-Api-Key %q", v)
 	}
 }
+
+func TestRedirectDowngradeIsRefused(t *testing.T) {
+	var target string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target, http.StatusFound)
+	}))
+	defer srv.Close()
+	target = "http://" + srv.Listener.Addr().String() + "/moved"
+	spy := &plainHTTPSpy{rt: srv.Client().Transport}
+	c, err := NewClient(config.Source{Name: "api", BaseURL: srv.URL, Auth: config.Auth{Type: config.AuthBearer, Token: "tok-secret-1"}},
+		ClientOptions{Transport: spy, Sleep: (&sleeps{}).sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(context.Background(), "/items")
+	if err == nil || !strings.Contains(err.Error(), "after 1 attempt") || !strings.Contains(err.Error(), "refuse a redirect from https to plain http") {
+		t.Errorf("err = %v, want a refused redirect, not retried", err)
+	}
+	if sent := spy.list(); len(sent) > 0 {
+		t.Errorf("sent over plain http: %q", sent)
+	}
+}

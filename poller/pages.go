@@ -81,6 +81,9 @@ func NewFetcher(r *config.Resource, c *Client, x *Extractor) *Fetcher {
 //	link_header  firstURL, then the rel="next" target of the last Link header
 //
 // Parameters that Each sets replace those of the same name in firstURL.
+// A next URL that would take the source's credentials elsewhere is refused
+// with an error: one on another scheme and host than base_url's (unless on
+// the host of firstURL), or one that goes from https to plain http.
 // Offset and page walks stop after a page of fewer than limit records; the
 // others when the next cursor or URL is absent, null or empty; all after an
 // empty page. The walk fails with an error naming the page and its URL when
@@ -97,6 +100,9 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 	case config.PagePage:
 		next = setURLQuery(firstURL, f.p.PageParam, strconv.Itoa(f.firstPage), f.p.LimitParam, limit)
 	}
+	// Next pages named by a response may stay on the first page's host;
+	// see checkNextPage. An unresolvable first URL fails in Get.
+	first, _ := f.c.resolve(next)
 	seen := map[string]bool{}
 	for n := 1; ; n++ {
 		resp, err := f.c.Get(ctx, next)
@@ -150,6 +156,9 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 				}
 				if nextErr == nil && ref != "" {
 					next, nextErr = resolveRef(resp.URL, ref)
+					if nextErr == nil {
+						nextErr = f.checkNextPage(first, resp.URL, next)
+					}
 					if nextErr == nil && seen[f.c.stripAuth(next)] {
 						nextErr = fmt.Errorf("pagination loop: next url %q repeated at page %d", f.c.redactURL(next), n)
 					}
@@ -177,6 +186,50 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			return nil
 		}
 	}
+}
+
+// checkNextPage refuses a next page URL that a response named (next_url,
+// link_header) when fetching it would send the source's credentials and
+// headers where the config does not point: to another scheme and host than
+// base_url's, unless to the host of the first page (the resource's url), or
+// from https to plain http.
+func (f *Fetcher) checkNextPage(first *url.URL, page, next string) error {
+	n, err := url.Parse(next)
+	if err != nil {
+		return fmt.Errorf("parse next url: %w", redactURLError(err))
+	}
+	p, _ := url.Parse(page)
+	if strings.EqualFold(n.Scheme, "http") && (isHTTPS(first) || isHTTPS(p)) {
+		return fmt.Errorf("pagination: next page %s leaves https for plain http; pollhook does not send credentials unencrypted", f.c.redactURL(next))
+	}
+	if first != nil && sameHost(first, n) {
+		return nil
+	}
+	than := "the first page"
+	if f.c.base != "" {
+		than = "base_url"
+		if b, err := url.Parse(f.c.base); err == nil && strings.EqualFold(b.Scheme, n.Scheme) && sameHost(b, n) {
+			return nil
+		}
+	}
+	return fmt.Errorf("pagination: next page %s is on another host than %s; pollhook does not send credentials there", f.c.redactURL(next), than)
+}
+
+func isHTTPS(u *url.URL) bool { return u != nil && strings.EqualFold(u.Scheme, "https") }
+
+// sameHost reports whether a and b name the same host and port, a default
+// port (80, 443) written or not.
+func sameHost(a, b *url.URL) bool {
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+// portOf is u's port, or "" for its scheme's default port.
+func portOf(u *url.URL) string {
+	p := u.Port()
+	if (p == "80" && strings.EqualFold(u.Scheme, "http")) || (p == "443" && strings.EqualFold(u.Scheme, "https")) {
+		return ""
+	}
+	return p
 }
 
 // stripAuth removes the query credential from an absolute URL, so that

@@ -460,3 +460,149 @@ func TestSetURLQuery(t *testing.T) {
 		}
 	}
 }
+
+// credentialSpy records the requests a server got and the credentials they
+// carried.
+type credentialSpy struct {
+	mu   sync.Mutex
+	got  []string // "URI credentials" per request
+	srv  *httptest.Server
+	body any
+}
+
+func newCredentialSpy(t *testing.T, body any) *credentialSpy {
+	s := &credentialSpy{body: body}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.got = append(s.got, r.URL.RequestURI()+" "+r.Header.Get("Authorization")+r.Header.Get("X-Api-Key"))
+		s.mu.Unlock()
+		writeJSON(w, s.body)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *credentialSpy) requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
+}
+
+func TestNextPageOnAnotherHostIsRefused(t *testing.T) {
+	auths := map[string]config.Auth{
+		"bearer": {Type: config.AuthBearer, Token: "tok-secret-1"},
+		"basic":  {Type: config.AuthBasic, Username: "u", Password: "pw-secret-1"},
+		"header": {Type: config.AuthHeader, Name: "X-Api-Key", Value: "key-secret-1"},
+		"query":  {Type: config.AuthQuery, Name: "api_key", Value: "key-secret-1"},
+	}
+	pagings := map[string]config.Resource{
+		"next_url":    {Items: ".data", Pagination: config.Pagination{Type: config.PageNextURL, NextURL: ".next"}},
+		"link_header": {Items: ".data", Pagination: config.Pagination{Type: config.PageLinkHeader}},
+	}
+	for authName, auth := range auths {
+		for pagingName, r := range pagings {
+			t.Run(pagingName+"/"+authName, func(t *testing.T) {
+				other := newCredentialSpy(t, map[string]any{"data": records(3, 4)})
+				nextURL := other.srv.URL + "/items?p=2"
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Link", "<"+nextURL+`>; rel="next"`)
+					writeJSON(w, map[string]any{"data": records(1, 2), "next": nextURL})
+				}))
+				defer srv.Close()
+				_, pages, err := walkPages(t, srv, r, "/items", config.Source{Auth: auth})
+				want := "read page 1 at " + srv.URL + "/api/v1/items: pagination: next page " + nextURL +
+					" is on another host than base_url; pollhook does not send credentials there"
+				if err == nil || err.Error() != want {
+					t.Errorf("err = %v\nwant %s", err, want)
+				}
+				if got := other.requests(); len(got) > 0 {
+					t.Errorf("the other host got %q", got)
+				}
+				if len(pages) != 1 {
+					t.Errorf("fn got %d pages, want the first one", len(pages))
+				}
+			})
+		}
+	}
+}
+
+func TestNextPageOnTheFirstPageHost(t *testing.T) {
+	// The resource's url names another host than base_url: next pages on
+	// that host are followed.
+	var seen requests
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.add(r)
+		if r.URL.Query().Get("p") == "2" {
+			writeJSON(w, map[string]any{"data": records(3, 3)})
+			return
+		}
+		writeJSON(w, map[string]any{"data": records(1, 2), "next": srv.URL + "/v2/items?p=2"})
+	}))
+	defer srv.Close()
+	elsewhere := newCredentialSpy(t, map[string]any{})
+	r := config.Resource{Name: "things", Items: ".data", Pagination: config.Pagination{Type: config.PageNextURL, NextURL: ".next"}}
+	c := newClient(t, config.Source{BaseURL: elsewhere.srv.URL + "/api", Auth: config.Auth{Type: config.AuthBearer, Token: "tok-1"}}, nil)
+	f := NewFetcher(&r, c, newExtractor(t, &r))
+	var got []string
+	err := f.Each(context.Background(), srv.URL+"/v2/items", func(p Page) error {
+		got = append(got, ids(p.Records)...)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []string{"1", "2", "3"}) {
+		t.Errorf("Each = %v, ids %q; want no error and 1, 2, 3", err, got)
+	}
+	if urls := seen.list(); !slices.Equal(urls, []string{"/v2/items", "/v2/items?p=2"}) {
+		t.Errorf("requests = %q", urls)
+	}
+}
+
+// plainHTTPSpy is a transport that records, and refuses, every plain http
+// request, with the credential it would have carried.
+type plainHTTPSpy struct {
+	rt   http.RoundTripper
+	mu   sync.Mutex
+	sent []string
+}
+
+func (s *plainHTTPSpy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" {
+		s.mu.Lock()
+		s.sent = append(s.sent, r.URL.String()+" "+r.Header.Get("Authorization"))
+		s.mu.Unlock()
+		return nil, errors.New("plain http refused by the test")
+	}
+	return s.rt.RoundTrip(r)
+}
+
+func (s *plainHTTPSpy) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
+}
+
+func TestNextPageDowngradeIsRefused(t *testing.T) {
+	var nextURL string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"data": records(1, 2), "next": nextURL})
+	}))
+	defer srv.Close()
+	// The same host and port, without TLS.
+	nextURL = "http://" + srv.Listener.Addr().String() + "/api/v1/items?p=2"
+	spy := &plainHTTPSpy{rt: srv.Client().Transport}
+	c, err := NewClient(config.Source{Name: "api", BaseURL: srv.URL + "/api/v1", Auth: config.Auth{Type: config.AuthBearer, Token: "tok-secret-1"}},
+		ClientOptions{Transport: spy, Sleep: (&sleeps{}).sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := config.Resource{Name: "things", Items: ".data", Pagination: config.Pagination{Type: config.PageNextURL, NextURL: ".next"}}
+	f := NewFetcher(&r, c, newExtractor(t, &r))
+	err = f.Each(context.Background(), "/items", func(Page) error { return nil })
+	want := "pagination: next page " + nextURL + " leaves https for plain http; pollhook does not send credentials unencrypted"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v\nwant it to contain %s", err, want)
+	}
+	if sent := spy.list(); len(sent) > 0 {
+		t.Errorf("sent over plain http: %q", sent)
+	}
+}

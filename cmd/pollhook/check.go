@@ -60,7 +60,7 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 		if s.RateLimit != nil {
 			extra = fmt.Sprintf("\trate %g/s burst %d", s.RateLimit.PerSecond, s.RateLimit.Burst)
 		}
-		fmt.Fprintf(w, "  %s\t%s\tauth %s\ttimeout %s%s\n", s.Name, s.BaseURL, authSummary(s.Auth), s.Timeout.D(), extra)
+		fmt.Fprintf(w, "  %s\t%s\tauth %s\ttimeout %s%s\n", s.Name, redactUserinfo(s.BaseURL), authSummary(s.Auth), s.Timeout.D(), extra)
 	}
 	fmt.Fprintf(w, "\nresources (%d)\n", len(cfg.Resources))
 	for _, r := range cfg.Resources {
@@ -94,7 +94,7 @@ func authSummary(a config.Auth) string {
 	case config.AuthQuery:
 		return "query " + a.Name + "=" + a.Value.String()
 	case config.AuthOAuth2:
-		return "oauth2 " + a.TokenURL + " client " + a.ClientID + " " + a.ClientSecret.String()
+		return "oauth2 " + redactUserinfo(a.TokenURL) + " client " + a.ClientID + " " + a.ClientSecret.String()
 	}
 	return a.Type
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
@@ -192,22 +195,44 @@ func openStore(ctx context.Context, path string, dry bool) (*cursor.Store, func(
 	}
 	scratch := filepath.Join(dir, "state.db")
 	if _, err := os.Stat(path); err == nil {
-		real, err := cursor.Open(ctx, path)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, nil, err
-		}
-		err = real.Backup(ctx, scratch)
-		real.Close()
-		if err != nil {
+		if err := copyState(ctx, path, scratch); err != nil {
 			os.RemoveAll(dir)
 			return nil, nil, err
 		}
 	}
+	// Only the copy is brought up to this pollhook's schema.
 	s, err := cursor.Open(ctx, scratch)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("open dry-run copy of %s: %w", path, err)
 	}
 	return s, func() { s.Close(); os.RemoveAll(dir) }, nil
+}
+
+// copyState writes a consistent copy of the state file at path to scratch
+// without changing path: a plain connection, with neither the migrations
+// nor the journal mode of cursor.Open, runs VACUUM INTO, which reads the
+// file in one transaction while a daemon may go on writing it. The file
+// stays as an older pollhook can still open it. (A read-only connection
+// would leave -wal and -shm files beside a WAL-mode file; this one removes
+// them on close, as the last connection does.)
+func copyState(ctx context.Context, path, scratch string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("copy state file %s for a dry run: %w", path, err)
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	dsn := fmt.Sprintf("file:%s?mode=rw&_pragma=busy_timeout(%d)", (&url.URL{Path: p}).EscapedPath(), cursor.BusyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return fmt.Errorf("copy state file %s for a dry run: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", scratch); err != nil {
+		return fmt.Errorf("copy state file %s for a dry run: %w", path, err)
+	}
+	return nil
 }

@@ -3,16 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // tinyAPI serves /items as one page of {"items":[{id, updated}]}; fail makes
@@ -216,8 +219,18 @@ func TestCheckHidesSecrets(t *testing.T) {
   - name: api
     base_url: https://api.example.com
     auth: { type: bearer, token: "${TOK}" }
+  - name: legacy
+    base_url: https://user:pa55word@api.example.com/v1?api_key=SUPERSECRET123
+  - name: crm
+    base_url: https://crm.example.com
+    auth:
+      type: oauth2
+      token_url: https://id:tokpa55@auth.example.com/token?client_secret=CLIENTSECRET9
+      client_id: pollhook
+      client_secret: cs_verysecret
 resources:
   - name: things
+    source: api
     object: thing
     url: /items
 destinations:
@@ -230,12 +243,118 @@ destinations:
 	if code != 0 {
 		t.Fatalf("check: %d %s", code, errOut)
 	}
-	for _, secret := range []string{"sk_live_topsecretvalue", "hunter2pass", "qwertyuiop123", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
+	for _, secret := range []string{"sk_live_topsecretvalue", "hunter2pass", "qwertyuiop123", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"pa55word", "SUPERSECRET123", "tokpa55", "CLIENTSECRET9", "cs_verysecret"} {
 		if strings.Contains(out+errOut, secret) {
 			t.Errorf("check printed the secret %q:\n%s", secret, out)
 		}
 	}
-	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "hooks.example.com/in?…") {
+	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "hooks.example.com/in?…") ||
+		!strings.Contains(out, "https://<secret>@api.example.com/v1?…") || !strings.Contains(out, "oauth2 https://<secret>@auth.example.com/token?…") {
 		t.Errorf("check summary:\n%s", out)
+	}
+}
+
+// sqliteFile is what a dry run must leave as it was: a state file's bytes,
+// modification time, schema version and journal mode, and the files beside
+// it (no -wal or -shm left behind).
+type sqliteFile struct {
+	bytes       []byte
+	mtime       time.Time
+	userVersion int
+	journalMode string
+	dir         []string
+}
+
+func readSQLiteFile(t *testing.T, path string) sqliteFile {
+	t.Helper()
+	var f sqliteFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.bytes = b
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mtime = st.ModTime()
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		f.dir = append(f.dir, e.Name())
+	}
+	// Header bytes 18 and 19 are 2 in WAL mode, 1 in rollback mode; the
+	// user_version is the big-endian int at 60. An empty file is neither.
+	if len(b) >= 100 {
+		f.journalMode = "rollback"
+		if b[18] == 2 {
+			f.journalMode = "wal"
+		}
+		f.userVersion = int(b[60])<<24 | int(b[61])<<16 | int(b[62])<<8 | int(b[63])
+	}
+	return f
+}
+
+func TestDryRunLeavesStateFileAlone(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+	}{
+		{"wal mode, as pollhook leaves it", func(t *testing.T, path string) {}},
+		{"rollback journal mode", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var mode string
+			if err := db.QueryRow("PRAGMA journal_mode = DELETE").Scan(&mode); err != nil || mode != "delete" {
+				t.Fatalf("set journal mode: %q, %v", mode, err)
+			}
+		}},
+		{"schema version 0 (an empty file)", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			dir := t.TempDir()
+			cfg := writeConfig(t, dir, srv.URL, "    start: beginning\n")
+			if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 {
+				t.Fatalf("once: code %d, %s", code, errOut)
+			}
+			state := filepath.Join(dir, "state.db")
+			tt.prepare(t, state)
+			before := readSQLiteFile(t, state)
+			// A later mtime would show: the clock has moved on since the
+			// last write by the time the dry run starts.
+			os.Chtimes(state, before.mtime.Add(-time.Hour), before.mtime.Add(-time.Hour))
+			before.mtime = before.mtime.Add(-time.Hour)
+
+			api.set("2", "2026-11-02T10:00:00Z")
+			out, errOut, code := runCLI(t, "once", "-c", cfg, "--dry-run")
+			if code != 0 || !strings.Contains(out, "thing.created") {
+				t.Fatalf("dry run: code %d, stdout %q, stderr %s", code, out, errOut)
+			}
+			after := readSQLiteFile(t, state)
+			if after.journalMode != before.journalMode || after.userVersion != before.userVersion {
+				t.Errorf("the dry run changed the state file from %s mode, schema version %d to %s mode, schema version %d",
+					before.journalMode, before.userVersion, after.journalMode, after.userVersion)
+			}
+			if !bytes.Equal(after.bytes, before.bytes) || !after.mtime.Equal(before.mtime) {
+				t.Errorf("the dry run wrote the state file (mtime %s, was %s)", after.mtime, before.mtime)
+			}
+			if !slices.Equal(after.dir, before.dir) {
+				t.Errorf("files beside the state file: %q, were %q", after.dir, before.dir)
+			}
+		})
 	}
 }
