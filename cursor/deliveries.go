@@ -357,6 +357,45 @@ UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`, n
 	return nil
 }
 
+// DeleteDestination forgets destination name: its row, its deliveries
+// (pending ones included: they are never sent) and their attempts. The
+// deliveries go a chunk per transaction, so that the write lock is never
+// held for long, and the row last; a destination the store does not know
+// is ErrUnknownDestination. Call it for a destination nothing delivers to
+// any more: its frozen position would otherwise keep Prune from pruning
+// the outbox. If it is run again, it starts afresh (see
+// EnsureDestination).
+func (s *Store) DeleteDestination(ctx context.Context, name string) error {
+	for {
+		var n int64
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `
+DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
+	SELECT event_id FROM deliveries WHERE destination = ?1 LIMIT ?2)`, name, pruneChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("delete destination %s: %w", name, err)
+		}
+		if n < pruneChunk {
+			break
+		}
+	}
+	// Deliveries queued meanwhile go with the row (ON DELETE CASCADE).
+	res, err := s.w.ExecContext(ctx, `DELETE FROM destinations WHERE name = ?`, name)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	if err != nil {
+		return fmt.Errorf("delete destination %s: %w", name, err)
+	}
+	return nil
+}
+
 // mustAffect returns ErrUnknownDestination when res changed no row.
 func mustAffect(res sql.Result) error {
 	n, err := res.RowsAffected()
@@ -843,6 +882,14 @@ func (s *Store) Backlogs(ctx context.Context) ([]Backlog, error) {
 // any of its deliveries is listed, and a dead one can be replayed). A zero
 // retention prunes none of its kind, and with either at zero no event is
 // pruned. Pending deliveries are never pruned.
+//
+// Every destination row counts, whether anything still delivers to it or
+// not: the outbox is pruned only up to the lowest fanout_seq. A destination
+// removed from the config, or the destination of a deleted subscription,
+// is to be removed with DeleteDestination. The destination of an Inactive
+// or Unverified subscription keeps its row, and so its frozen position
+// holds back outbox pruning until the subscription is verified again (and
+// catches up) or deleted.
 func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	dests, err := s.Destinations(ctx)

@@ -542,3 +542,78 @@ PRAGMA user_version = 1; PRAGMA application_id = %d;`, applicationID))
 		t.Fatalf("fan-out of the kept event queued %d, want 1", n)
 	}
 }
+
+// TestDeleteDestinationUnblocksPrune: a destination nothing delivers to any
+// more holds back outbox pruning (its pending deliveries and its frozen
+// position) until DeleteDestination removes it, its deliveries and their
+// attempts, in more than one chunk; the other destination keeps its own.
+func TestDeleteDestinationUnblocksPrune(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	ensure(t, s, "a", time.Time{})
+	ensure(t, s, "gone", time.Time{})
+	const n = pruneChunk + 10
+	evs := make([]Event, n)
+	for i := range evs {
+		evs[i] = event("contacts", fmt.Sprintf("e%05d", i), "contact.created")
+	}
+	addEvents(t, s, t0, evs...)
+	fanout(t, s, "a", t0)
+	fanout(t, s, "gone", t0)
+	// Later events that gone never fans out: its position stays behind them.
+	later := addEvents(t, s, t0, event("contacts", "late-1", "contact.created"), event("contacts", "late-2", "contact.created"))
+	fanout(t, s, "a", t0)
+	var outcomes []Outcome
+	for _, e := range append(evs, later...) {
+		outcomes = append(outcomes, Outcome{Destination: "a", EventID: e.ID, At: t0, Status: StatusDelivered, Counted: true})
+	}
+	for _, e := range evs[:5] {
+		outcomes = append(outcomes, Outcome{Destination: "gone", EventID: e.ID, At: t0, HTTPStatus: 503,
+			Error: "503", Status: StatusPending, Counted: true, NextAt: t0.Add(time.Minute)})
+	}
+	if err := s.RecordOutcomes(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+	// a keeps one pending delivery of its own.
+	mine := addEvents(t, s, t0, event("contacts", "mine", "contact.created"))
+	fanout(t, s, "a", t0)
+
+	opts := PruneOptions{Now: t0.Add(time.Hour), DeliveredRetention: time.Minute, DeadRetention: time.Minute}
+	res, err := s.Prune(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered != n+2 || res.Events != 0 {
+		t.Fatalf("prune with gone in the store = %+v, want a's %d deliveries pruned and no event", res, n+2)
+	}
+
+	if err := s.DeleteDestination(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Destination(ctx, "gone"); !errors.Is(err, ErrUnknownDestination) {
+		t.Errorf("Destination(gone) after delete: %v, want ErrUnknownDestination", err)
+	}
+	if ds, err := s.Deliveries(ctx, DeliveryFilter{Destination: "gone", Limit: MaxListLimit}); err != nil || len(ds) != 0 {
+		t.Errorf("gone's deliveries after delete: %d (%v), want none", len(ds), err)
+	}
+	if as, err := s.Attempts(ctx, AttemptFilter{Destination: "gone"}); err != nil || len(as) != 0 {
+		t.Errorf("gone's attempts after delete: %d (%v), want none", len(as), err)
+	}
+	if got := pendingIDs(t, s, PendingQuery{Destination: "a", Limit: 10}); !reflect.DeepEqual(got, eventIDs(mine)) {
+		t.Errorf("a's pending deliveries after deleting gone = %v, want %v", got, eventIDs(mine))
+	}
+
+	res, err = s.Prune(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != n+2 {
+		t.Fatalf("prune after delete = %+v, want the %d events no one needs", res, n+2)
+	}
+	if got := eventIDs(allEvents(t, s, EventFilter{})); !reflect.DeepEqual(got, eventIDs(mine)) {
+		t.Errorf("outbox after prune = %v, want only %v (pending for a)", got, eventIDs(mine))
+	}
+	if err := s.DeleteDestination(ctx, "gone"); !errors.Is(err, ErrUnknownDestination) {
+		t.Errorf("deleting gone again: %v, want ErrUnknownDestination", err)
+	}
+}

@@ -80,7 +80,8 @@ type EngineOptions struct {
 	// DefaultDeadRetention when 0.
 	DeliveredRetention, DeadRetention time.Duration
 	// OnGone, when set, is called after a destination answered 410 Gone
-	// and was disabled; OnDead after an event's last attempt failed. Both
+	// and was disabled (never for format pipedrive, which a 410 does not
+	// disable); OnDead after an event's last attempt failed. Both
 	// are called from the destination's loop, after the outcome is
 	// recorded: REST Hooks subscriptions become Inactive through them.
 	OnGone func(destination, reason string)
@@ -125,10 +126,12 @@ func (r *StepResult) next(t time.Time) {
 // each new outbox event for every destination whose events globs match it,
 // sends due deliveries (batched, in order or not, as each destination is
 // configured), retries failures on the destination's schedule, disables a
-// destination that answers 410 Gone, and records every attempt in the
-// store. Because the queue is in the store, a restart resumes where it
-// stopped; an event sent but not yet recorded as delivered when the
-// process stopped is sent again, with the same webhook-id.
+// destination that answers 410 Gone (except one of format pipedrive, for
+// which, as for Pipedrive itself, a 410 is a failure like any other), and
+// records every attempt in the store. Because the queue is in the store,
+// a restart resumes where it stopped; an event sent but not yet recorded
+// as delivered when the process stopped is sent again, with the same
+// webhook-id.
 //
 // A destination first seen by the store receives the events detected from
 // the moment its Engine was made (see [cursor.Store.EnsureDestination]);
@@ -195,6 +198,9 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 			inFlight: max(cfg.MaxInFlight, 1),
 			ordered:  cfg.Ordering == config.OrderingOrdered,
 			keap:     cfg.Format == config.FormatKeap,
+			// Pipedrive treats a 410 like any other failure: its webhooks
+			// are removed only after days without a success.
+			goneDisables: cfg.Format != FormatPipedrive,
 		}
 		if w.keap {
 			w.batch = min(w.batch, KeapMaxKeys)
@@ -309,7 +315,10 @@ type worker struct {
 	inFlight int
 	ordered  bool
 	keap     bool
-	maxStep  time.Duration // the largest step of the retry schedule
+	// goneDisables is true when a 410 Gone disables the destination;
+	// false for format pipedrive, where a 410 is an ordinary failure.
+	goneDisables bool
+	maxStep      time.Duration // the largest step of the retry schedule
 
 	mu      sync.Mutex // held by a step
 	ensured bool
@@ -596,6 +605,7 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	if a.Err != nil && ctx.Err() != nil {
 		return false, nil
 	}
+	gone = a.Gone && w.goneDisables
 	now := w.e.now()
 	w.e.m.observeLatency(w.name, a.Latency)
 
@@ -606,6 +616,12 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	if a.Err != nil {
 		base.Error = a.Err.Error()
 	}
+	// One retry time for the whole request, so that its events fall due
+	// together and go again as the same batch, under the same webhook-id.
+	var retryAt time.Time
+	if !a.OK() && !gone {
+		retryAt = w.retryAt(batch, now, a.RetryAfter)
+	}
 	outcomes := make([]cursor.Outcome, len(batch))
 	var delivered, failed, dead []string
 	for i, p := range batch {
@@ -615,14 +631,14 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 		case a.OK():
 			o.Status, o.Counted = cursor.StatusDelivered, true
 			delivered = append(delivered, o.EventID)
-		case a.Gone:
+		case gone:
 			o.Status = cursor.StatusPending // not counted: it waits for the destination to be enabled
 		case p.Attempts+1 > len(w.cfg.Retry.Schedule):
 			o.Status, o.Counted = cursor.StatusDead, true
 			dead = append(dead, o.EventID)
 		default:
 			o.Status, o.Counted = cursor.StatusPending, true
-			o.NextAt = now.Add(w.retryWait(p.Attempts+1, a.RetryAfter))
+			o.NextAt = retryAt
 			failed = append(failed, o.EventID)
 		}
 		outcomes[i] = o
@@ -632,13 +648,13 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	// event must not be sent again for want of a write.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if a.Gone {
+	if gone {
 		if err := w.e.store.DisableDestination(rctx, w.name, base.Error, now); err != nil {
 			return true, fmt.Errorf("disable destination %s: %w", w.name, err)
 		}
 	}
 	if err := w.e.store.RecordOutcomes(rctx, outcomes); err != nil {
-		return a.Gone, fmt.Errorf("record delivery to %s: %w", w.name, err)
+		return gone, fmt.Errorf("record delivery to %s: %w", w.name, err)
 	}
 
 	t.update(func(r *StepResult) {
@@ -654,7 +670,7 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	switch {
 	case a.OK():
 		w.succeeded()
-	case a.Gone:
+	case gone:
 		m.attempt(w.name, OutcomeGone, len(batch))
 		m.setDisabled(w.name, true)
 		if w.setDisabled(true) {
@@ -671,10 +687,24 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 			w.e.onDead(w.name, id)
 		}
 	}
-	if a.Gone && w.e.onGone != nil {
+	if gone && w.e.onGone != nil {
 		w.e.onGone(w.name, base.Error)
 	}
-	return a.Gone, nil
+	return gone, nil
+}
+
+// retryAt is when the events of batch that a failed request leaves
+// pending are tried again: one time for all of them, after the wait that
+// follows the first of them to stay pending (the first event, unless that
+// one died). Each event still dies by its own attempt count.
+func (w *worker) retryAt(batch []cursor.PendingDelivery, now time.Time, retryAfter time.Duration) time.Time {
+	steps := len(w.cfg.Retry.Schedule)
+	for _, p := range batch {
+		if p.Attempts+1 <= steps {
+			return now.Add(w.retryWait(p.Attempts+1, retryAfter))
+		}
+	}
+	return time.Time{} // every event died
 }
 
 // retryWait is the wait after the attempts-th failed attempt: the

@@ -967,3 +967,112 @@ func TestOnGoneAndOnDeadCallbacks(t *testing.T) {
 		t.Fatalf("callbacks %v, want %v", calls, want)
 	}
 }
+
+// TestFailedBatchKeepsItsWebhookID retries a failed batch with a jitter
+// that differs on every draw: the retry carries the same events under the
+// same webhook-id, as soon as the step that is next due runs.
+func TestFailedBatchKeepsItsWebhookID(t *testing.T) {
+	for _, ordering := range []string{config.OrderingUnordered, config.OrderingOrdered} {
+		t.Run(ordering, func(t *testing.T) {
+			h := newHarness(t)
+			rcv := newSink(t, func(_ hit, n int) (int, http.Header) {
+				if n == 0 {
+					return http.StatusInternalServerError, nil
+				}
+				return http.StatusOK, nil
+			})
+			var mu sync.Mutex
+			draws := 0
+			jitter := func() float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				draws++
+				return float64(draws%10) / 10
+			}
+			e := h.engine(EngineOptions{Rand: jitter}, destConfig("a", rcv.URL, func(d *config.Destination) {
+				d.Batch.MaxEvents = 3
+				d.Ordering = ordering
+			}))
+			evs := h.addN(3)
+			res := h.step(e)
+			if res.Failed != 3 || res.Requests != 1 {
+				t.Fatalf("first step = %+v, want one request of 3 events failed", res)
+			}
+			// The engine wakes when the first delivery is due.
+			h.clock.Set(res.Next)
+			if res := h.step(e); res.Delivered != 3 || res.Requests != 1 {
+				t.Fatalf("retry step = %+v, want the 3 events retried in one request", res)
+			}
+			hits := rcv.got()
+			if len(hits) != 2 {
+				t.Fatalf("%d requests, want 2: %+v", len(hits), hits)
+			}
+			if !slices.Equal(hits[1].events, ids(evs)) || hits[1].webhookID != hits[0].webhookID {
+				t.Errorf("retry = %+v after %+v, want the same 3 events under the same webhook-id", hits[1], hits[0])
+			}
+		})
+	}
+}
+
+// TestPipedriveGoneIsAFailure: a subscriber in Pipedrive's dialect that
+// answers 410 is retried on the schedule, as Pipedrive does, and is not
+// disabled; a 410 from a destination of another format disables it.
+func TestPipedriveGoneIsAFailure(t *testing.T) {
+	tests := []struct {
+		format   string
+		disabled bool
+	}{
+		{FormatPipedrive, false},
+		{config.FormatPollhook, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			ctx := context.Background()
+			h := newHarness(t)
+			rcv := newSink(t, func(_ hit, n int) (int, http.Header) {
+				if n == 0 {
+					return http.StatusGone, nil
+				}
+				return http.StatusOK, nil
+			})
+			var mu sync.Mutex
+			var gone []string
+			e := h.engine(EngineOptions{OnGone: func(dest, _ string) {
+				mu.Lock()
+				defer mu.Unlock()
+				gone = append(gone, dest)
+			}}, destConfig("a", rcv.URL, func(d *config.Destination) { d.Format = tt.format }))
+			ev := h.addN(1)[0]
+
+			res := h.step(e)
+			st, err := h.store.Destination(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			called := len(gone) > 0
+			mu.Unlock()
+			if st.Disabled() != tt.disabled || called != tt.disabled || (res.Disabled == 1) != tt.disabled {
+				t.Fatalf("after a 410: disabled %v, OnGone called %v, step %+v; want disabled and OnGone %v",
+					st.Disabled(), called, res, tt.disabled)
+			}
+			if tt.disabled {
+				return
+			}
+			d := h.delivery("a", ev.ID)
+			if d.Status != cursor.StatusPending || d.Attempts != 1 || res.Failed != 1 {
+				t.Fatalf("after a 410: %+v, step %+v; want pending after one counted attempt", d, res)
+			}
+			h.clock.Set(res.Next)
+			later := h.addN(1)[0]
+			if res := h.step(e); res.Delivered != 2 {
+				t.Fatalf("retry step = %+v, want the retried and the later event delivered", res)
+			}
+			for _, id := range []string{ev.ID, later.ID} {
+				if d := h.delivery("a", id); d.Status != cursor.StatusDelivered {
+					t.Errorf("delivery of %s = %+v, want delivered", id, d)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
+	"github.com/pollhook/pollhook/emit/hooks"
 	"github.com/pollhook/pollhook/poller"
 )
 
@@ -60,6 +63,7 @@ func (g *generation) stop() {
 // start builds the pollers, destinations and engine of cfg and runs them
 // until ctx is done or the generation is stopped.
 func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, error) {
+	d.dropUnconfigured(ctx, cfg)
 	engine, err := newEngine(cfg, d.store, d.log, d.em)
 	if err != nil {
 		return nil, err
@@ -123,6 +127,47 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 		close(g.done)
 	}()
 	return g, nil
+}
+
+// dropUnconfigured deletes the destinations the store knows that are
+// neither in cfg nor subscriptions ("hook:…", which the subscribers keep),
+// with their deliveries: nothing delivers to them any more, and their
+// frozen position would hold back the pruning of the outbox. A destination
+// added back later starts afresh. A failure is logged and left to the next
+// start.
+func (d *daemon) dropUnconfigured(ctx context.Context, cfg *config.Config) {
+	dests, err := d.store.Destinations(ctx)
+	if err != nil {
+		d.log.Error("list destinations no longer in the config", "error", err)
+		return
+	}
+	for _, st := range dests {
+		if strings.HasPrefix(st.Name, hooks.NamePrefix) || slices.ContainsFunc(cfg.Destinations, func(dc config.Destination) bool {
+			return dc.Name == st.Name
+		}) {
+			continue
+		}
+		dropDestination(ctx, d.store, d.log, st.Name, "destination %s is no longer in the config: its %d pending deliveries are dropped")
+	}
+}
+
+// dropDestination deletes destination name and its deliveries, and logs
+// msg, a format of the name and the number of pending deliveries dropped.
+func dropDestination(ctx context.Context, store *cursor.Store, log *slog.Logger, name, msg string) {
+	b, err := store.Backlog(ctx, name)
+	if err != nil {
+		log.Error("delete destination", "destination", name, "error", err)
+		return
+	}
+	if err := store.DeleteDestination(ctx, name); err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
+		log.Error("delete destination", "destination", name, "error", err)
+		return
+	}
+	level := slog.LevelInfo
+	if b.Pending > 0 {
+		level = slog.LevelWarn
+	}
+	log.Log(ctx, level, fmt.Sprintf(msg, name, b.Pending), "destination", name, "pending", b.Pending)
 }
 
 // serve starts the HTTP listener on addr ("" = none).

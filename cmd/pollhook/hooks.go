@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -112,8 +113,10 @@ func (s *subscribers) run(ctx context.Context) {
 
 // start builds the engine over subs. A subscription that is receiving
 // events again (verified anew) has its destination enabled, in case a 410
-// had disabled it.
+// had disabled it. The destinations of deleted subscriptions are dropped
+// first.
 func (s *subscribers) start(ctx context.Context, subs []hooks.Subscriber) *engine {
+	s.dropDeleted(ctx)
 	e := &engine{}
 	for _, sub := range subs {
 		dest, err := emit.NewDestination(sub.Destination(), emit.Options{
@@ -144,6 +147,35 @@ func (s *subscribers) start(ctx context.Context, subs []hooks.Subscriber) *engin
 	})
 	s.engine.Store(e.Engine)
 	return e
+}
+
+// dropDeleted deletes the destinations of subscriptions that no longer
+// exist, with their deliveries, so that they do not hold back the pruning
+// of the outbox. Those of Inactive and Unverified subscriptions are kept:
+// they resume when the subscription is verified again. A failure is logged
+// and left to the next start.
+func (s *subscribers) dropDeleted(ctx context.Context) {
+	// Destinations first: one whose subscription is made meanwhile is
+	// then found in the list of subscriptions.
+	dests, err := s.store.Destinations(ctx)
+	if err != nil {
+		s.log.Error("list destinations of deleted subscriptions", "error", err)
+		return
+	}
+	all, err := s.store.Subscriptions(ctx)
+	if err != nil {
+		s.log.Error("list destinations of deleted subscriptions", "error", err)
+		return
+	}
+	exists := make(map[string]bool, len(all))
+	for _, sub := range all {
+		exists[hooks.NamePrefix+sub.Key] = true
+	}
+	for _, d := range dests {
+		if strings.HasPrefix(d.Name, hooks.NamePrefix) && !exists[d.Name] {
+			dropDestination(ctx, s.store, s.log, d.Name, "the subscription of destination %s is deleted: its %d pending deliveries are dropped")
+		}
+	}
 }
 
 // Handler serves the subscription API.

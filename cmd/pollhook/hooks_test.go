@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,6 +123,7 @@ http:
 		_, err := store.Destination(context.Background(), "hook:"+key)
 		return err == nil
 	})
+	waitFirstCycle(t, store)
 	up.set("2", "2026-11-02T10:00:00Z")
 	b := next()
 	keys, _ := b["object_keys"].([]any)
@@ -142,12 +145,31 @@ http:
 		t.Fatalf("verify: %d %v", code, h)
 	}
 	up.set("4", "2026-11-04T10:00:00Z")
-	// Pending deliveries (id 3) may come first.
-	for !hasKeapID(next(), 4) {
+	// The delivery pending while the hook was Inactive (id 3) is kept and
+	// sent too.
+	for got3, got4 := false, false; !got3 || !got4; {
+		b := next()
+		got3, got4 = got3 || hasKeapID(b, 3), got4 || hasKeapID(b, 4)
 	}
 	if code, _ := api(t, "DELETE", base+"/hooks/"+key, "s3cret-token", nil); code != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", code)
 	}
+	// A deleted hook's destination goes, so that it holds back no pruning.
+	waitFor(t, "the deleted hook's destination to go", func() bool {
+		_, err := store.Destination(context.Background(), "hook:"+key)
+		return errors.Is(err, cursor.ErrUnknownDestination)
+	})
+}
+
+// waitFirstCycle waits for the first complete cycle of resource things,
+// which records what exists without events: a change made before it would
+// go unnoticed.
+func waitFirstCycle(t *testing.T, store *cursor.Store) {
+	t.Helper()
+	waitFor(t, "the first cycle of things", func() bool {
+		st, err := store.ResourceState(context.Background(), "things")
+		return err == nil && st.Completed > 0
+	})
 }
 
 // hasKeapID reports whether a keap body names the object id.
@@ -191,24 +213,7 @@ http:
 	defer stop()
 	get(t, base+"/healthz")
 
-	form := "subscription_url=" + sub.URL + "&event_action=*&event_object=thing&http_auth_user=pd&http_auth_password=pw"
-	req, _ := http.NewRequest("POST", base+"/v1/webhooks?api_token=s3cret-token", bytes.NewBufferString(form))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		Success bool `json:"success"`
-		Data    struct {
-			ID int64 `json:"id"`
-		} `json:"data"`
-	}
-	json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 || !created.Success || created.Data.ID == 0 {
-		t.Fatalf("POST /v1/webhooks: %s %+v", resp.Status, created)
-	}
+	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing&http_auth_user=pd&http_auth_password=pw")
 	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +223,7 @@ http:
 		ds, err := store.Destinations(context.Background())
 		return err == nil && len(ds) > 0
 	})
+	waitFirstCycle(t, store)
 
 	up.set("2", "2026-11-02T10:00:00Z") // created
 	up.set("1", "2026-11-03T10:00:00Z") // updated
@@ -229,8 +235,8 @@ http:
 			if d.user != "pd" || d.pass != "pw" || meta["object"] != "thing" {
 				t.Fatalf("delivery: auth %s:%s, body %v", d.user, d.pass, d.body)
 			}
-			if fmt.Sprint(meta["webhook_id"]) != fmt.Sprint(created.Data.ID) {
-				t.Errorf("meta.webhook_id = %v, want %d", meta["webhook_id"], created.Data.ID)
+			if fmt.Sprint(meta["webhook_id"]) != fmt.Sprint(id) {
+				t.Errorf("meta.webhook_id = %v, want %d", meta["webhook_id"], id)
 			}
 			actions[fmt.Sprint(meta["action"])] = true
 		case <-time.After(15 * time.Second):
@@ -239,5 +245,168 @@ http:
 	}
 	if !actions["added"] || !actions["updated"] {
 		t.Errorf("actions %v, want added and updated through the * wildcard", actions)
+	}
+}
+
+// createPipedriveWebhook makes a webhook through the Pipedrive dialect of
+// the daemon at base, from a form, and returns its id.
+func createPipedriveWebhook(t *testing.T, base, form string) int64 {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/webhooks?api_token=s3cret-token", bytes.NewBufferString(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var created struct {
+		Success bool `json:"success"`
+		Data    struct {
+			ID int64 `json:"id"`
+		} `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&created)
+	if resp.StatusCode/100 != 2 || !created.Success || created.Data.ID == 0 {
+		t.Fatalf("POST /v1/webhooks: %s %+v", resp.Status, created)
+	}
+	return created.Data.ID
+}
+
+// TestPipedriveWebhookSurvives410 follows Pipedrive's rule: a webhook whose
+// receiver answers 410 is retried like after any failure, receives the
+// later events, and stays active.
+func TestPipedriveWebhookSurvives410(t *testing.T) {
+	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	var mu sync.Mutex
+	requests := 0
+	got := make(chan string, 10) // meta.id of the deliveries answered 200
+	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Meta struct {
+				ID any `json:"id"`
+			} `json:"meta"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		requests++
+		first := requests == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		got <- fmt.Sprint(body.Meta.ID)
+	}))
+	defer sub.Close()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	cfg := writeConfig(t, t.TempDir(), srv.URL, fmt.Sprintf(`    schedule: 1s
+http:
+  listen: %s
+  token: s3cret-token
+  allow_targets: [127.0.0.0/8]
+`, addr))
+	stop, _ := daemonRun(t, cfg)
+	defer stop()
+	get(t, base+"/healthz")
+
+	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing")
+	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitFor(t, "the webhook's destination", func() bool {
+		ds, err := store.Destinations(context.Background())
+		return err == nil && len(ds) > 0
+	})
+	waitFirstCycle(t, store)
+
+	up.set("2", "2026-11-02T10:00:00Z")
+	waitFor(t, "the first delivery, answered 410", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return requests > 0
+	})
+	up.set("3", "2026-11-03T10:00:00Z")
+	received := map[string]bool{}
+	for !received["2"] || !received["3"] {
+		select {
+		case id := <-got:
+			received[id] = true
+		case <-time.After(15 * time.Second):
+			t.Fatalf("received %v after a 410, want the later event 3 and the retried event 2", received)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/webhooks?api_token=s3cret-token", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Data []struct {
+			ID       int64 `json:"id"`
+			IsActive int   `json:"is_active"`
+		} `json:"data"`
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	if len(list.Data) != 1 || list.Data[0].ID != id || list.Data[0].IsActive != 1 {
+		t.Errorf("GET /v1/webhooks = %+v, want webhook %d still active", list.Data, id)
+	}
+}
+
+// TestRunDropsDestinationsNoLongerConfigured starts the daemon on a store
+// that knows a destination its config no longer has: the destination and
+// its pending deliveries are dropped, and said so.
+func TestRunDropsDestinationsNoLongerConfigured(t *testing.T) {
+	ctx := context.Background()
+	up := &tinyAPI{items: map[string]string{}}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, srv.URL, `    schedule: 1h
+destinations:
+  - name: kept
+    url: stdout
+`)
+	store, err := cursor.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, name := range []string{"removed", "kept"} {
+		if _, err := store.EnsureDestination(ctx, name, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	evs := []cursor.Event{
+		{ID: "evt_1", Type: "thing.created", Resource: "things", ObjectID: "1", DetectedAt: now, Data: []byte(`{}`)},
+		{ID: "evt_2", Type: "thing.created", Resource: "things", ObjectID: "2", DetectedAt: now, Data: []byte(`{}`)},
+	}
+	if err := store.CommitPage(ctx, cursor.Page{Resource: "things", Cycle: 1, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Fanout(ctx, "removed", nil, now); err != nil {
+		t.Fatal(err)
+	}
+
+	stop, logs := daemonRun(t, cfg)
+	defer stop()
+	waitFor(t, "the removed destination to go", func() bool {
+		_, err := store.Destination(ctx, "removed")
+		return errors.Is(err, cursor.ErrUnknownDestination)
+	})
+	waitFor(t, "the log line", func() bool {
+		return strings.Contains(logs(), "destination removed is no longer in the config: its 2 pending deliveries are dropped")
+	})
+	if _, err := store.Destination(ctx, "kept"); err != nil {
+		t.Errorf("the configured destination: %v, want it kept", err)
+	}
+	if strings.Contains(logs(), "destination kept is no longer") {
+		t.Errorf("the configured destination was said to be dropped:\n%s", logs())
 	}
 }

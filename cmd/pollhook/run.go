@@ -13,8 +13,8 @@ import (
 	"github.com/pollhook/pollhook/cursor"
 )
 
-// DefaultGrace is how long a stop signal waits for running cycles and
-// deliveries before pollhook exits anyway.
+// DefaultGrace is how long a stop signal waits for running cycles to
+// commit their page in hand before pollhook exits anyway.
 const DefaultGrace = 30 * time.Second
 
 func init() {
@@ -28,8 +28,9 @@ new event to every destination whose events match, retrying on the
 destination's schedule, and serves /healthz, /readyz and /metrics on
 http.listen when it is set.
 
-Signals: SIGINT or SIGTERM stop new cycles, let the page in hand commit and
-in-flight deliveries finish (unfinished ones stay pending), and exit 0 within
+Signals: SIGINT or SIGTERM stop new cycles, let the page in hand commit,
+cancel the deliveries in flight (their events stay pending and are sent
+again, with the same webhook-id, after a restart), and exit 0 within
 --grace; a second signal exits at once. SIGHUP reloads the config file if it
 is valid, and keeps the running config (logging why) if it is not.
 

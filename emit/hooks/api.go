@@ -272,7 +272,8 @@ func (a *API) Subscribers(ctx context.Context) ([]Subscriber, error) {
 }
 
 // Deactivate is called by the delivery engine when subscriber name
-// answered 410 Gone or an event's last attempt failed. A Keap hook
+// answered 410 Gone (Keap hooks only: for a Pipedrive webhook a 410 is a
+// failure like any other) or an event's last attempt failed. A Keap hook
 // becomes Inactive at once (Keap's rule); POST /hooks/{key}/verify
 // reactivates it. A Pipedrive webhook follows Pipedrive's rule instead:
 // it is deactivated (is_active 0, with remove_time and remove_reason, and

@@ -58,9 +58,9 @@
 // a request). A webhook needs no handshake: it is active at once. It
 // receives its events with HTTP basic auth when http_auth_user or
 // http_auth_password is set, within 10 seconds, retried as Pipedrive does
-// (3, 30 and 150 seconds after the first failure: PipedriveRetrySchedule).
-// As Pipedrive, it is deactivated only after 3 days without a successful
-// delivery; it then stays listed with is_active 0, remove_time and
+// (3, 30 and 150 seconds after the first failure: PipedriveRetrySchedule);
+// a 410 Gone is a failure like any other, as for Pipedrive. As Pipedrive,
+// it is deactivated only after 3 days without a successful delivery; it then stays listed with is_active 0, remove_time and
 // remove_reason. The webhook object has Pipedrive's fields; pollhook has
 // no users or companies, so company_id, owner_id and admin_id are 0,
 // http_auth_password is never returned (it reads "********" when set), and
