@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -337,13 +338,25 @@ func (c *Client) try(ctx context.Context, u *url.URL, shown string) (*Response, 
 		}
 	}
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	tooLarge := &failure{err: fmt.Errorf("response body exceeds max_body_bytes %s; raise sources[%s].max_body_bytes",
+		formatSize(c.maxBody), c.name), retryAfter: -1}
+	if resp.ContentLength > c.maxBody {
+		// Said up front: fail without reading (or holding) any of it;
+		// closing drops the connection rather than draining it.
+		resp.Body.Close()
+		return nil, tooLarge
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + 1) // one allocation, not doublings
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	body := buf.Bytes()
 	if err != nil {
 		return nil, &failure{err: fmt.Errorf("read body: %w", redactURLError(err)), retryable: true, retryAfter: -1}
 	}
 	if int64(len(body)) > c.maxBody {
-		return nil, &failure{err: fmt.Errorf("response body exceeds max_body_bytes %s; raise sources[%s].max_body_bytes",
-			formatSize(c.maxBody), c.name), retryAfter: -1}
+		return nil, tooLarge
 	}
 	final := *resp.Request.URL
 	if c.queryParam != "" {

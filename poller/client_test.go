@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -667,5 +668,27 @@ func TestRedirectDowngradeIsRefused(t *testing.T) {
 	}
 	if sent := spy.list(); len(sent) > 0 {
 		t.Errorf("sent over plain http: %q", sent)
+	}
+}
+
+func TestMaxBodyBytesDeclaredLengthReadsNothing(t *testing.T) {
+	// The upstream declares a body over the cap, sends its start, then
+	// waits: a client that reads before it checks Content-Length hangs on
+	// it until the test's deadline; one that checks first fails at once.
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(10<<20))
+		w.Write(bytes.Repeat([]byte(" "), 4096))
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newClient(t, config.Source{Name: "big", BaseURL: srv.URL, MaxBodyBytes: 1 << 20, Timeout: config.Duration(5 * time.Second)}, &sleeps{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := c.Get(ctx, "/huge")
+	if err == nil || !strings.Contains(err.Error(), "exceeds max_body_bytes") {
+		t.Fatalf("err = %v, want max_body_bytes refused from the Content-Length", err)
 	}
 }
