@@ -126,4 +126,12 @@ DROP INDEX seen_resource_last_seen;
 ALTER TABLE seen ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE seen ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 `,
+	// 6: a row that readiness probes write, to show the store takes
+	// writes.
+	`
+CREATE TABLE health (
+	id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	at INTEGER NOT NULL
+);
+`,
 }

@@ -186,6 +186,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PingWrite checks that the store takes writes: it commits a one-row
+// write, so a full disk, a read-only file or a lost lock shows here
+// rather than at the next page. /readyz calls it.
+func (s *Store) PingWrite(ctx context.Context, now time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET at = excluded.at`, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write to state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // Backup writes a consistent copy of the store to path (VACUUM INTO),
 // while writers go on. It fails if path exists. The copy opens with [Open].
 func (s *Store) Backup(ctx context.Context, path string) error {

@@ -822,3 +822,43 @@ func TestTimes(t *testing.T) {
 		t.Error("a far-future time does not sort after today")
 	}
 }
+
+func TestPingWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PingWrite(ctx, t0); err != nil {
+		t.Fatalf("PingWrite on a writable store: %v", err)
+	}
+	// Another process holds the write lock: reads still work, the write
+	// probe fails (here at its deadline, before the busy timeout).
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := s.Ping(short); err != nil {
+		t.Fatalf("Ping (a read) while another holds the write lock: %v", err)
+	}
+	if err := s.PingWrite(short, t0); err == nil {
+		t.Fatal("PingWrite succeeded while another process held the write lock")
+	}
+	conn.ExecContext(ctx, "ROLLBACK")
+	if err := s.PingWrite(ctx, t0); err != nil {
+		t.Fatalf("PingWrite after the lock was released: %v", err)
+	}
+}

@@ -182,7 +182,9 @@ func (d *daemon) serve(addr string) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := d.store.Ping(ctx); err != nil {
+		// A write, not only a read: a full disk or a read-only file
+		// makes pollhook unable to record what it polls.
+		if err := d.store.PingWrite(ctx, time.Now()); err != nil {
 			http.Error(w, "not ready: state store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
