@@ -346,12 +346,18 @@ func (c *Client) try(ctx context.Context, u *url.URL, shown string) (*Response, 
 		resp.Body.Close()
 		return nil, tooLarge
 	}
-	var buf bytes.Buffer
+	var body []byte
 	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + 1) // one allocation, not doublings
+		// A known size: one allocation, not doublings.
+		var buf bytes.Buffer
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+		body = buf.Bytes()
+	} else {
+		// io.ReadAll grows more gently than bytes.Buffer's doubling: its
+		// peak for a body cut at max_body_bytes is the lower.
+		body, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	}
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
-	body := buf.Bytes()
 	if err != nil {
 		return nil, &failure{err: fmt.Errorf("read body: %w", redactURLError(err)), retryable: true, retryAfter: -1}
 	}
