@@ -1,0 +1,162 @@
+package reliability
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ev builds an event of resource r as pollhook would deliver it.
+func ev(r, id, verb string, oid, rev int, updated time.Time, detected int) Event {
+	data := json.RawMessage("null")
+	if verb != Deleted {
+		data = json.RawMessage(fmt.Sprintf(`{"id":%d,"rev":%d,"updated":%q}`, oid, rev, updated.Format(DateLayout)))
+	}
+	return Event{ID: id, Type: "item." + verb, Resource: r, ObjectID: fmt.Sprint(oid), Data: data,
+		DetectedAt: DefaultStart.Add(time.Duration(detected) * time.Second)}
+}
+
+func TestCheck(t *testing.T) {
+	t1, t2, t3 := DefaultStart.Add(time.Second), DefaultStart.Add(2*time.Second), DefaultStart.Add(3*time.Second)
+	truth := func() map[int]*Object {
+		return map[int]*Object{
+			1: {ID: 1, Versions: []Version{{1, t1}, {2, t2}, {3, t3}}},
+			2: {ID: 2, Versions: []Version{{1, t1}}, Deleted: true},
+			3: {ID: 3, Versions: []Version{{1, t2}}, Deleted: true}, // never seen
+			4: {ID: 4, Versions: []Version{{1, t1}}},
+		}
+	}
+	clean := []Event{
+		ev("s", "e1", Created, 1, 1, t1, 1),
+		ev("s", "e2", Updated, 1, 3, t3, 3), // rev 2 collapsed
+		ev("s", "e3", Created, 2, 1, t1, 1),
+		ev("s", "e4", Deleted, 2, 0, t1, 2),
+		ev("s", "e5", Created, 4, 1, t1, 1),
+		ev("other", "x1", Created, 9, 1, t1, 1), // another resource: ignored
+	}
+	deliver := func(events ...Event) []Delivery {
+		var out []Delivery
+		for _, e := range events {
+			out = append(out, Delivery{WebhookID: e.ID, Events: []Event{e}})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		events []Event
+		opts   CheckOptions
+		// want is the counts: lost, duplicates, spurious, not converged,
+		// redeliveries.
+		want [5]int
+	}{
+		{"clean", clean, CheckOptions{Resource: "s", Deletes: true}, [5]int{}},
+		{"redelivered under the same id", append(clean, clean[1]), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 0, 0, 1}},
+		{"final version lost", []Event{clean[0], clean[2], clean[3], clean[4]}, CheckOptions{Resource: "s", Deletes: true}, [5]int{1, 0, 0, 1, 0}},
+		{"delete lost", append(clean[:3:3], clean[4]), CheckOptions{Resource: "s", Deletes: true}, [5]int{1, 0, 0, 1, 0}},
+		{"delete not expected without Deletes", append(clean[:3:3], clean[4]), CheckOptions{Resource: "s"}, [5]int{}},
+		{"same version, new id", append(clean, ev("s", "e9", Updated, 1, 3, t3, 4)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 1, 0, 0, 0}},
+		{"created twice", append(clean, ev("s", "e9", Created, 1, 2, t2, 2)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 1, 0, 0, 0}},
+		{"version never existed", append(clean, ev("s", "e9", Updated, 1, 7, t3, 4)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
+		{"wrong date for a version", append(clean, ev("s", "e9", Updated, 1, 2, t3, 2)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
+		{"unknown object", append(clean, ev("s", "e9", Created, 77, 1, t1, 1)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
+		{"live object deleted, then told live", append(clean, ev("s", "e9", Deleted, 1, 0, t1, 2)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
+		{"live object deleted last", append(clean, ev("s", "e9", Deleted, 1, 0, t1, 5)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 1, 0}},
+		{"delete in a resource without deletes", clean, CheckOptions{Resource: "s"}, [5]int{0, 0, 1, 0, 0}},
+		{"deleted twice", append(clean, ev("s", "e9", Deleted, 2, 0, t1, 3)), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 1, 0, 0, 0}},
+		{"left out, deleted, back under a new id", append(clean, ev("s", "e8", Deleted, 4, 0, t1, 2), ev("s", "e9", Created, 4, 1, t1, 3)),
+			CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
+		{"left out, deleted, never back", append(clean, ev("s", "e8", Deleted, 4, 0, t1, 2)),
+			CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 1, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Check(truth(), deliver(tt.events...), tt.opts)
+			got := [5]int{len(r.Lost), len(r.Duplicates), len(r.Spurious), len(r.NotConverged), r.Redeliveries}
+			if got != tt.want {
+				t.Errorf("lost, duplicates, spurious, not converged, redeliveries = %v, want %v\n%s", got, tt.want, r)
+			}
+			if r.OK() != (got[0]+got[1]+got[2]+got[3] == 0) {
+				t.Errorf("OK() = %v with %v", r.OK(), got)
+			}
+		})
+	}
+	r := Check(truth(), deliver(clean...), CheckOptions{Resource: "s", Deletes: true})
+	if r.Collapsed != 1 || r.Unobserved != 1 || r.Objects != 4 || r.Changes != 8 || r.Events != 5 {
+		t.Errorf("collapsed %d, unobserved %d, objects %d, changes %d, events %d; want 1, 1, 4, 8, 5", r.Collapsed, r.Unobserved, r.Objects, r.Changes, r.Events)
+	}
+}
+
+func TestUpstreamListing(t *testing.T) {
+	u := NewUpstream(UpstreamOptions{Seed: 1, Initial: 5})
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	list := func(query string) wirePage {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/x/items?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p wirePage
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("%s: %v: %s", query, err, b)
+		}
+		return p
+	}
+	ids := func(p wirePage) string {
+		var s []string
+		for _, r := range p.Items {
+			s = append(s, fmt.Sprint(r.ID))
+		}
+		return strings.Join(s, ",")
+	}
+	u.Delete(2)
+	u.Update(1)
+	since := DefaultStart.Add(5 * time.Second).Format(DateLayout) // record 5's date
+	for _, tt := range []struct{ query, want string }{
+		{"", "1,3,4,5"},
+		{"limit=2", "1,3"},
+		{"limit=2&offset=2", "4,5"},
+		{"limit=2&cursor=3", "4,5"},
+		{"since=" + since, "1,5"},
+		{"since=" + since + "&include_deleted=true", "1,2,5"},
+	} {
+		if got := ids(list(tt.query)); got != tt.want {
+			t.Errorf("%q: ids %s, want %s", tt.query, got, tt.want)
+		}
+	}
+	if p := list("limit=2"); p.Next == nil || *p.Next != "3" {
+		t.Errorf("next of a full page: %v", p.Next)
+	}
+	if p := list("limit=2&cursor=3"); p.Next != nil {
+		t.Errorf("next of the last page: %v", *p.Next)
+	}
+
+	u.SetFault(FaultSpec{Kind: Fault5xx, Count: 1})
+	u.SetFault(FaultSpec{Kind: FaultRepeat, Count: 1})
+	if resp, err := http.Get(srv.URL + "/x/items"); err != nil || resp.StatusCode/100 != 5 {
+		t.Errorf("5xx fault: %v %v", resp, err)
+	}
+	if p := list("limit=2"); ids(p) != "1,3" {
+		t.Errorf("after the 5xx fault: %s", ids(p))
+	}
+	if p := list("limit=2&cursor=1"); p.Next == nil || *p.Next != "1" {
+		t.Errorf("a repeating cursor: next %v, want 1", p.Next)
+	}
+	if got := u.Stats().Faults; got[Fault5xx] != 1 || got[FaultRepeat] != 1 {
+		t.Errorf("faults counted %v", got)
+	}
+	truth := u.Truth()
+	if o := truth[1]; len(o.Versions) != 2 || o.Deleted {
+		t.Errorf("truth of 1: %+v", o)
+	}
+	if o := truth[2]; !o.Deleted {
+		t.Errorf("truth of 2: %+v", o)
+	}
+}
