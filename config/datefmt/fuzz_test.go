@@ -1,6 +1,7 @@
 package datefmt
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -161,6 +162,12 @@ func FuzzParse(f *testing.F) {
 		got2, err := form.Parse(s, ny)
 		if err != nil {
 			t.Fatalf("%s: %q read as %v, written as %q, which Parse rejects: %v", pattern, value, got, s, err)
+		}
+		if got2.Year() != got.In(ny).Year() && strings.Contains(pattern, "yy") && !strings.Contains(pattern, "yyy") {
+			// A two-digit year cannot carry the century of a year read in
+			// full (7020 as yy): written back it names another date, where
+			// a DST gap may move the time.
+			return
 		}
 		if s2 := form.Format(got2, ny); s2 != s {
 			t.Errorf("%s: %q read as %v, written as %q, read as %v, written as %q", pattern, value, got, s, got2, s2)
