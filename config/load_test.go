@@ -240,3 +240,12 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of a missing file: %v, want an error wrapping os.ErrNotExist", err)
 	}
 }
+
+func TestItemsTakesAPathOrJQ(t *testing.T) {
+	for _, items := range []string{"results", "data.items", ".data", "map(select(.ok))", "[.results[]]"} {
+		yml := "sources: [{name: a, base_url: \"http://x\"}]\nresources:\n  - {name: r, object: o, url: /x, items: \"" + items + "\"}\n"
+		if _, err := Parse("t.yaml", []byte(yml), nil); err != nil {
+			t.Errorf("items %q: %v", items, err)
+		}
+	}
+}

@@ -281,7 +281,9 @@ func (v *validator) resource(p keyPath, r *Resource) {
 
 	if r.Items == "" {
 		v.errf(p.field("items"), "want a jq expression for the array of records in a body, such as .data or . (the body itself)")
-	} else {
+	} else if !dottedPathRE.MatchString(r.Items) {
+		// A dotted path (results, data.items) is read as keys; anything
+		// else is jq.
 		v.jq(p.field("items"), r.Items)
 	}
 	if r.Filter != "" {
