@@ -80,18 +80,7 @@ func TestKeapHookLifecycle(t *testing.T) {
 	sub := &keapSubscriber{status: http.StatusOK, bodies: make(chan map[string]any, 10)}
 	hook := httptest.NewServer(sub)
 	defer hook.Close()
-	addr := freeAddr(t)
-	base := "http://" + addr
-	cfg := writeConfig(t, t.TempDir(), srv.URL, fmt.Sprintf(`    schedule: 1s
-    event_names: keap
-http:
-  listen: %s
-  token: s3cret-token
-  allow_targets: [127.0.0.0/8]
-`, addr))
-	stop, _ := daemonRun(t, cfg)
-	defer stop()
-	get(t, base+"/healthz")
+	base, cfg := hooksDaemon(t, srv.URL, "    event_names: keap\n")
 
 	if code, _ := api(t, "GET", base+"/hooks", "wrong", nil); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
@@ -114,11 +103,7 @@ http:
 	}
 	// The subscribers' engine restarts after the change; it receives the
 	// events detected once it has registered the hook's destination.
-	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openState(t, cfg)
 	waitFor(t, "the hook's destination", func() bool {
 		_, err := store.Destination(context.Background(), "hook:"+key)
 		return err == nil
@@ -201,24 +186,10 @@ func TestPipedriveWebhookDelivery(t *testing.T) {
 		got <- delivery{u, p, body}
 	}))
 	defer sub.Close()
-	addr := freeAddr(t)
-	base := "http://" + addr
-	cfg := writeConfig(t, t.TempDir(), srv.URL, fmt.Sprintf(`    schedule: 1s
-http:
-  listen: %s
-  token: s3cret-token
-  allow_targets: [127.0.0.0/8]
-`, addr))
-	stop, _ := daemonRun(t, cfg)
-	defer stop()
-	get(t, base+"/healthz")
+	base, cfg := hooksDaemon(t, srv.URL, "")
 
 	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing&http_auth_user=pd&http_auth_password=pw")
-	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openState(t, cfg)
 	waitFor(t, "the webhook's destination", func() bool {
 		ds, err := store.Destinations(context.Background())
 		return err == nil && len(ds) > 0
@@ -300,24 +271,10 @@ func TestPipedriveWebhookSurvives410(t *testing.T) {
 		got <- fmt.Sprint(body.Meta.ID)
 	}))
 	defer sub.Close()
-	addr := freeAddr(t)
-	base := "http://" + addr
-	cfg := writeConfig(t, t.TempDir(), srv.URL, fmt.Sprintf(`    schedule: 1s
-http:
-  listen: %s
-  token: s3cret-token
-  allow_targets: [127.0.0.0/8]
-`, addr))
-	stop, _ := daemonRun(t, cfg)
-	defer stop()
-	get(t, base+"/healthz")
+	base, cfg := hooksDaemon(t, srv.URL, "")
 
 	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing")
-	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openState(t, cfg)
 	waitFor(t, "the webhook's destination", func() bool {
 		ds, err := store.Destinations(context.Background())
 		return err == nil && len(ds) > 0
@@ -409,4 +366,34 @@ destinations:
 	if strings.Contains(logs(), "destination kept is no longer") {
 		t.Errorf("the configured destination was said to be dropped:\n%s", logs())
 	}
+}
+
+// hooksDaemon runs "pollhook run" polling upstream, with the REST Hooks API
+// on (token s3cret-token, loopback subscribers allowed) and extra resource
+// keys; it returns the API's base URL and the config file.
+func hooksDaemon(t *testing.T, upstream, extra string) (base, cfg string) {
+	t.Helper()
+	addr := freeAddr(t)
+	cfg = writeConfig(t, t.TempDir(), upstream, fmt.Sprintf(`    schedule: 1s
+%shttp:
+  listen: %s
+  token: s3cret-token
+  allow_targets: [127.0.0.0/8]
+`, extra, addr))
+	stop, _ := daemonRun(t, cfg)
+	t.Cleanup(func() { stop() })
+	base = "http://" + addr
+	get(t, base+"/healthz")
+	return base, cfg
+}
+
+// openState opens the state file of the config at cfg, beside the daemon.
+func openState(t *testing.T, cfg string) *cursor.Store {
+	t.Helper()
+	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
