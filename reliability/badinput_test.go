@@ -320,13 +320,7 @@ func TestGarbageBodies(t *testing.T) {
 		t.Error("pollhook_records_skipped_total counted none of the records without a usable id or date")
 	}
 	w.up.Step()
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Faults = w.up.Stats().FaultsInjected()
 	fig.Note = fmt.Sprintf("%g records skipped and counted; no event from any body", skipped)
 }
@@ -388,13 +382,7 @@ func hugeBody(t *testing.T, scenario string, resources []string, chunked bool) (
 		t.Errorf("the log does not say the body passed max_body_bytes\n%s", p.tail())
 	}
 	w.up.Step()
-	w.drain(p, cfg, resources, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check(resources...)
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, resources...)
 	fig.Trials = w.up.Stats().Faults[FaultHuge]
 	fig.Faults = fig.Trials
 	fig.Note = fmt.Sprintf("max_body_bytes at its 64 MiB default, %d resource(s) reading at once; peak RSS (VmHWM) %d MiB", len(resources), hwm>>20)
@@ -452,13 +440,7 @@ func TestMalformedDates(t *testing.T) {
 		w.up.SetBadDate(id, "")
 	}
 	waitClean(t, w, 20*time.Second) // fixed, each is reported at its version
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Trials = len(bad)
 	fig.Note = fmt.Sprintf("%d malformed dates skipped and counted in both resources, good record %d delivered meanwhile, none taken for deleted", len(bad), good.ID)
 }

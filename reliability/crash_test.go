@@ -54,13 +54,7 @@ func TestCrash(t *testing.T) {
 
 	w.rcv.Recover()
 	p := startReady(t, cfg)
-	w.drain(p, cfg, []string{"inc", "snap"}, 90*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("the last run exited %d\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 90*time.Second, "inc", "snap")
 
 	var where []string
 	for k, v := range phases {

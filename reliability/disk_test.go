@@ -130,13 +130,7 @@ func TestDiskFull(t *testing.T) {
 	if code, body, _ := p.get("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after space returned: %d %s", code, body)
 	}
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Note = fmt.Sprintf("6 MiB tmpfs filled; %d cycles failed meanwhile; /readyz while full, 20 probes: %v; 200 after", fig.Faults, answers)
 }
 
@@ -183,13 +177,7 @@ func TestReadOnlyState(t *testing.T) {
 	}
 	p = startReady(t, cfg)
 	waitClean(t, w, 30*time.Second)
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	if i := strings.LastIndex(refusal, "\n"); i >= 0 {
 		refusal = refusal[i+1:]
 	}

@@ -81,13 +81,7 @@ func TestUpstreamFaults(t *testing.T) {
 
 			w.up.ClearFaults()
 			w.up.Step()
-			w.drain(p, cfg, []string{"inc", "snap"}, 60*time.Second)
-			if code := p.stop(); code != 0 {
-				t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-			}
-			results := w.check("inc", "snap")
-			requireClean(t, w, results)
-			fig.add(w, results)
+			w.finish(t, p, cfg, fig, 60*time.Second, "inc", "snap")
 			fig.Faults = w.up.Stats().FaultsInjected()
 		})
 	}
@@ -125,13 +119,7 @@ func TestUpstreamFaultMix(t *testing.T) {
 	}
 	fig.Trials = int(failed)
 
-	w.drain(p, cfg, []string{"inc", "snap"}, 90*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 90*time.Second, "inc", "snap")
 	fig.Faults = st.FaultsInjected()
 	fig.Note = fmt.Sprintf("%d requests during the mix; faults by kind: %v", st.Requests, st.Faults)
 	t.Logf("%d requests, faults %v, %g failed cycles", st.Requests, st.Faults, failed)

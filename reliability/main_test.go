@@ -607,6 +607,21 @@ func pause(d time.Duration) {
 
 // requireClean fails t with every result that lost, duplicated, invented
 // or left unconverged anything, and with any bad signature.
+// finish is the common end of a scenario: it lets everything drain,
+// stops pollhook (which must exit 0), checks resources against the ground
+// truth, requires a clean result and records it in fig.
+func (w *world) finish(t *testing.T, p *proc, cfg string, fig *figures, timeout time.Duration, resources ...string) []Result {
+	t.Helper()
+	w.drain(p, cfg, resources, timeout)
+	if code := p.stop(); code != 0 {
+		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
+	}
+	results := w.check(resources...)
+	requireClean(t, w, results)
+	fig.add(w, results)
+	return results
+}
+
 func requireClean(t *testing.T, w *world, results []Result) {
 	t.Helper()
 	for _, r := range results {

@@ -41,13 +41,7 @@ func TestReceiverOutage(t *testing.T) {
 			if dead := p.metrics()[series("pollhook_delivery_attempts_total", "destination", "app", "outcome", "dead")]; dead > 0 {
 				t.Errorf("%g events died during outages shorter than the retry schedule", dead)
 			}
-			w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-			if code := p.stop(); code != 0 {
-				t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-			}
-			results := w.check("inc", "snap")
-			requireClean(t, w, results)
-			fig.add(w, results)
+			w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 			st := w.rcv.Stats()
 			fig.Faults = st.Failed[Fail5xx] + st.Failed[FailHang] + st.Failed[FailReset]
 			fig.Note = fmt.Sprintf("%s each; failed requests %v", outage, st.Failed)
@@ -92,13 +86,7 @@ func TestReceiverGone(t *testing.T) {
 	}
 	w.up.Step() // a new event wakes the delivery engine
 	waitClean(t, w, 40*time.Second)
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Note = "nothing sent while disabled; all delivered after enable"
 }
 
@@ -131,13 +119,7 @@ func TestReceiverDeadThenReplay(t *testing.T) {
 	}
 	w.up.Step() // a new event wakes the delivery engine
 	waitClean(t, w, 40*time.Second)
-	w.drain(p, cfg, []string{"inc", "snap"}, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("inc", "snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Note = "replay: " + strings.TrimSpace(out)
 }
 

@@ -99,13 +99,7 @@ func TestSnapshotGuard(t *testing.T) {
 	}
 	fig.Trials++
 
-	w.drain(p, cfg, only, 30*time.Second)
-	if code := p.stop(); code != 0 {
-		t.Errorf("pollhook exited %d after SIGTERM\n%s", code, p.tail())
-	}
-	results := w.check("snap")
-	requireClean(t, w, results)
-	fig.add(w, results)
+	w.finish(t, p, cfg, fig, 30*time.Second, only...)
 	fig.Faults = w.up.Stats().FaultsInjected()
 	fig.Note = fmt.Sprintf("empty listing: 100 of 100 held back, 0 deleted; 30%% delete: emitted at once; %d of %d (%.0f%%) held back until delete_guard 0.9 + SIGHUP", gone, known, 100*float64(gone)/float64(known))
 }
