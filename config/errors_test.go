@@ -227,11 +227,31 @@ func TestYAMLErrorLine(t *testing.T) {
 		{"unclosed flow", "sources:\n  - name: a\n    headers: {A: b\nresources: []\n", 3},
 		{"deep in a long file", long, 3002},
 		{"scanner error", "sources:\n  - name: a: b\n", 2},
+		{"control character", "sources:\n  - name: api\n    base_url: https://x\n\x00\x01garbage\n", 4},
+		{"control character in a value", "sources:\n  - name: a\x07pi\n", 2},
+		{"not UTF-8", "sources:\n  - name: api\n    base_url: https://x\xff\n", 3},
+		{"a tab and a BOM are allowed", "\ufeffsources:\n  - name: a\t\x01\n", 2},
 	}
 	for _, tt := range tests {
 		_, errs := parseString(t, tt.yml, nil)
 		if len(errs) != 1 || errs[0].Line != tt.line || !strings.Contains(errs[0].Msg, "invalid YAML") {
 			t.Errorf("%s: got %v, want one YAML error at line %d", tt.name, errs, tt.line)
+		}
+	}
+}
+
+// TestYAMLBadCharHint: yaml.v3 reports a control character or a byte
+// that is not UTF-8 without a position; the error says where it is and
+// what to do.
+func TestYAMLBadCharHint(t *testing.T) {
+	tests := []struct{ yml, want string }{
+		{"sources:\n  - name: a\x07pi\n", `test.yaml:2: invalid YAML: control characters are not allowed: U+0007 at column 12; remove it, or write it as the escape "\u0007" inside a double-quoted string`},
+		{"a: \xc3\x28\n", "test.yaml:1: invalid YAML: invalid trailing UTF-8 octet: byte 0xC3, which is not UTF-8, at column 4; save the file as UTF-8"},
+	}
+	for _, tt := range tests {
+		_, errs := parseString(t, tt.yml, nil)
+		if len(errs) != 1 || errs[0].Error() != tt.want {
+			t.Errorf("%q: got %v, want %s", tt.yml, errs, tt.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -178,7 +179,14 @@ func yamlError(file string, data []byte, err error) *Error {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
-		return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		// yaml.v3's reader errors (control characters, bad UTF-8) carry
+		// no position: find the first byte YAML does not allow.
+		e := &Error{File: file, Line: 1, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		if line, col, what, hint, ok := firstBadChar(data); ok {
+			e.Line = line
+			e.Msg += fmt.Sprintf(": %s at column %d; %s", what, col, hint)
+		}
+		return e
 	}
 	line, _ := strconv.Atoi(m[1])
 	msg = m[2]
@@ -191,6 +199,30 @@ func yamlError(file string, data []byte, err error) *Error {
 		e.Msg += `; inside { } or [ ] a value holding ${…} must be quoted, as in { token: "${TOKEN}" }`
 	}
 	return e
+}
+
+// firstBadChar finds the first character YAML does not allow in a
+// stream (YAML 1.2, [1] c-printable): a control character other than
+// tab, line feed and carriage return, or a byte that is not UTF-8. It
+// returns its 1-based line and column (in characters), what it is and
+// what to do about it.
+func firstBadChar(data []byte) (line, col int, what, hint string, ok bool) {
+	line, col = 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		col++
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, fmt.Sprintf("byte 0x%02X, which is not UTF-8,", data[i]), "save the file as UTF-8", true
+		case r == '\n':
+			line, col = line+1, 0
+		case r == '\t' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		case r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF:
+			return line, col, fmt.Sprintf("U+%04X", r), fmt.Sprintf(`remove it, or write it as the escape "\u%04X" inside a double-quoted string`, r), true
+		}
+		i += size
+	}
+	return 0, 0, "", "", false
 }
 
 // parserError reports whether a yaml.v3 message comes from its parser
