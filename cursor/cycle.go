@@ -52,7 +52,8 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [Store.FinishCycle] does.
 func (s *Store) CommitPage(ctx context.Context, p Page) error {
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) }); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) })
+	if err := s.health.note("commit page of "+p.Resource, err); err != nil {
 		return fmt.Errorf("commit page of %s: %w", p.Resource, err)
 	}
 	return nil
@@ -103,7 +104,7 @@ func (s *Store) FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 		res, err = finishCycle(ctx, tx, f)
 		return err
 	})
-	if err != nil {
+	if err := s.health.note("finish cycle of "+f.Resource, err); err != nil {
 		return FinishResult{}, fmt.Errorf("finish cycle %d of %s: %w", f.Cycle, f.Resource, err)
 	}
 	return res, nil

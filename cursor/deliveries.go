@@ -502,6 +502,7 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 		n, more = len(queued), len(chunk) == fanoutChunk
 		return nil
 	})
+	err = s.health.note("fan out to "+dest, err)
 	if err != nil {
 		return 0, false, err
 	}
@@ -622,7 +623,7 @@ INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error
 					int64(o.Latency), truncate(o.Error, MaxErrorBytes), truncate(o.Response, MaxResponseBytes))
 			})
 	})
-	if err != nil {
+	if err := s.health.note("record delivery outcomes", err); err != nil {
 		return fmt.Errorf("record delivery attempts: %w", err)
 	}
 	return nil

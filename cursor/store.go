@@ -41,6 +41,8 @@ type Store struct {
 	dsn  string  // URI and parameters every connection shares
 	w    *sql.DB // the one writer connection
 	r    *sql.DB // readers
+
+	health writeHealth // storage errors of pipeline writes; see WriteErr
 }
 
 // Open opens the state store at path, creating the file and its parent
@@ -187,8 +189,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // PingWrite checks that the store takes writes: it commits a one-row
-// write, so a full disk, a read-only file or a lost lock shows here
-// rather than at the next page. /readyz calls it.
+// write, so a read-only file or a lost lock shows here rather than at the
+// next page. A full disk may not: the row fits in space the file already
+// holds while a page of records does not; [Store.WriteErr] tells that.
+// /readyz calls both.
 func (s *Store) PingWrite(ctx context.Context, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?)

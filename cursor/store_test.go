@@ -862,3 +862,70 @@ func TestPingWrite(t *testing.T) {
 		t.Fatalf("PingWrite after the lock was released: %v", err)
 	}
 }
+
+// TestWriteErrFullDisk: on a full disk the one-row probe still commits
+// (its row exists already) while a page of records cannot; WriteErr says
+// so until a page of that resource commits again. The disk is made full
+// with max_page_count, which fails a growing write with SQLITE_FULL as a
+// full file system does.
+func TestWriteErrFullDisk(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	if err := s.PingWrite(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	cycle(t, s, "contacts", ids("c", 10), Finish{})
+	if err := s.WriteErr(); err != nil {
+		t.Fatalf("WriteErr on a healthy store: %v", err)
+	}
+	var pages int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	big := Page{Resource: "contacts", Cycle: 2}
+	for _, id := range ids("big", 2000) {
+		r := rec(id, t0)
+		r.Hash = strings.Repeat("h", 200)
+		big.Records = append(big.Records, r)
+	}
+	if err := s.CommitPage(ctx, big); err == nil || !storageError(err) {
+		t.Fatalf("CommitPage past max_page_count: %v, want SQLITE_FULL", err)
+	}
+	if err := s.PingWrite(ctx, t0.Add(time.Second)); err != nil {
+		t.Fatalf("the probe failed too, so this test shows nothing: %v", err)
+	}
+	err := s.WriteErr()
+	if err == nil || !strings.Contains(err.Error(), "commit page of contacts failing since") || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("WriteErr after a failed page = %v, want the page's full-disk error", err)
+	}
+	// A small page of another resource commits: it says nothing of the
+	// failed one.
+	if err := s.CommitPage(ctx, Page{Resource: "contacts2", Cycle: 1, Records: []SeenRecord{rec("x", t0)}}); err != nil {
+		t.Logf("a one-record page fails too: %v", err)
+	}
+	if s.WriteErr() == nil {
+		t.Fatal("a page of another resource cleared the failure of contacts")
+	}
+	// An error that is not about storage leaves it as it was.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.CommitPage(cancelled, big); err == nil {
+		t.Fatal("CommitPage with a cancelled context succeeded")
+	}
+	if s.WriteErr() == nil {
+		t.Fatal("a cancelled commit cleared the failure")
+	}
+	// Space returns: the next page of contacts commits and clears it.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitPage(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteErr(); err != nil {
+		t.Fatalf("WriteErr after the page committed: %v", err)
+	}
+}
