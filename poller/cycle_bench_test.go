@@ -23,33 +23,42 @@ const (
 	benchPageSize = 1000
 )
 
-// benchUpstream serves benchRecords Keap-like contacts in pages of
-// benchPageSize (offset pagination), pre-rendered so that the server costs
-// little next to the client.
+// benchUpstream serves benchRecords Keap-like contacts at any offset and
+// limit (offset pagination), from records pre-rendered so that the server
+// costs little next to the client.
 func benchUpstream(b *testing.B) *httptest.Server {
 	b.Helper()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	pages := make([][]byte, benchRecords/benchPageSize+1)
-	for p := range pages {
-		var list []map[string]any
-		for i := p * benchPageSize; i < min((p+1)*benchPageSize, benchRecords); i++ {
-			list = append(list, map[string]any{
-				"id":           i + 1,
-				"given_name":   "Ada",
-				"family_name":  "Lovelace " + strconv.Itoa(i),
-				"email":        fmt.Sprintf("ada%d@example.com", i),
-				"company":      map[string]any{"id": i % 97, "company_name": "Analytical Engines"},
-				"tag_ids":      []int{1, 2, i % 7},
-				"date_created": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
-				"last_updated": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
-			})
-		}
-		pages[p], _ = json.Marshal(map[string]any{"contacts": list, "count": benchRecords})
+	recs := make([][]byte, benchRecords)
+	for i := range recs {
+		recs[i], _ = json.Marshal(map[string]any{
+			"id":           i + 1,
+			"given_name":   "Ada",
+			"family_name":  "Lovelace " + strconv.Itoa(i),
+			"email":        fmt.Sprintf("ada%d@example.com", i),
+			"company":      map[string]any{"id": i % 97, "company_name": "Analytical Engines"},
+			"tag_ids":      []int{1, 2, i % 7},
+			"date_created": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
+			"last_updated": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
+		})
 	}
+	tail := []byte(`],"count":` + strconv.Itoa(benchRecords) + `}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil {
+			limit = benchPageSize
+		}
+		page := recs[min(off, len(recs)):min(off+limit, len(recs))]
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(pages[min(off/benchPageSize, len(pages)-1)])
+		w.Write([]byte(`{"contacts":[`))
+		for i, rec := range page {
+			if i > 0 {
+				w.Write([]byte{','})
+			}
+			w.Write(rec)
+		}
+		w.Write(tail)
 	}))
 	b.Cleanup(srv.Close)
 	return srv

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pollhook/pollhook/config"
 )
@@ -42,6 +43,9 @@ type Page struct {
 	URL     string
 	Records []Record
 	Skips   []Skip
+	// Date is the response's Date header, the API's clock when it served
+	// the page; zero when absent or unparseable.
+	Date time.Time
 }
 
 // NewFetcher returns a Fetcher for r that fetches with c and extracts with
@@ -73,7 +77,9 @@ func NewFetcher(r *config.Resource, c *Client, x *Extractor) *Fetcher {
 // relative to the source's base_url) and calls fn after each, in order.
 //
 //	none         firstURL is the only page
-//	offset       firstURL with offset_param=0, limit, 2·limit … and limit_param=limit
+//	offset       firstURL with offset_param=0, then the offset of the last
+//	             page's last record (one record of overlap; see offsetWalk),
+//	             and limit_param=limit
 //	page         firstURL with page_param=first_page, first_page+1 … and limit_param=limit
 //	cursor       firstURL, then firstURL with cursor_param=<next_cursor of the last body>
 //	next_url     firstURL, then <next_url of the last body>, relative URLs
@@ -86,7 +92,8 @@ func NewFetcher(r *config.Resource, c *Client, x *Extractor) *Fetcher {
 // the host of firstURL), or one that goes from https to plain http.
 // Offset and page walks stop after a page of fewer than limit records; the
 // others when the next cursor or URL is absent, null or empty; all after an
-// empty page. The walk fails with an error naming the page and its URL when
+// empty page (an offset page after the first steps back instead). The
+// walk fails with an error naming the page and its URL when
 // a page cannot be fetched or read, when a next cursor or URL repeats
 // (a loop), or when max_pages pages have been read and more remain; fn still
 // gets the page whose body revealed a loop or max_pages. An error from fn
@@ -104,6 +111,10 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 	// see checkNextPage. An unresolvable first URL fails in Get.
 	first, _ := f.c.resolve(next)
 	seen := map[string]bool{}
+	var ow *offsetWalk
+	if f.p.Type == config.PageOffset && f.limit > 1 {
+		ow = &offsetWalk{limit: f.limit}
+	}
 	for n := 1; ; n++ {
 		resp, err := f.c.Get(ctx, next)
 		if err != nil {
@@ -121,14 +132,18 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 		}
 		// Paging counts the records the API sent, before the filter.
 		count := len(items)
-		recs, skips, err := f.x.RecordsOf(items)
-		if err != nil {
-			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
-		}
 
 		// Work out the next page before fn, so that the body can go.
-		more, nextErr := false, error(nil)
-		if count > 0 {
+		more, nextErr, accept, reread := false, error(nil), true, 0
+		if ow != nil {
+			from := ow.offset
+			accept, reread, more, nextErr = ow.take(items)
+			if !accept && nextErr == nil {
+				f.c.log.Info("offset pagination: the listing shifted during the walk; stepping back",
+					"resource", f.name, "page", n, "offset", from, "step_back_to", ow.offset)
+			}
+			next = setURLQuery(firstURL, f.p.OffsetParam, strconv.Itoa(ow.offset), f.p.LimitParam, limit)
+		} else if count > 0 {
 			switch f.p.Type {
 			case config.PageNone:
 			case config.PageOffset:
@@ -176,7 +191,21 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			nextErr = f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, nextErr))
 		}
 
-		if err := fn(Page{Number: n, URL: shown, Records: recs, Skips: skips}); err != nil {
+		if !accept {
+			if nextErr != nil {
+				return nextErr
+			}
+			continue
+		}
+		recs, skips, err := f.x.RecordsOf(items[reread:])
+		if err != nil {
+			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
+		}
+		for i := range skips {
+			skips[i].Index += reread
+		}
+		date, _ := http.ParseTime(resp.Header.Get("Date"))
+		if err := fn(Page{Number: n, URL: shown, Records: recs, Skips: skips, Date: date}); err != nil {
 			return err
 		}
 		if nextErr != nil {

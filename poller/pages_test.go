@@ -107,22 +107,25 @@ func TestPaginationTypes(t *testing.T) {
 				off, lim := atoi(r.URL.Query().Get("offset"), -1), atoi(r.URL.Query().Get("limit"), -1)
 				writeJSON(w, map[string]any{"data": records(off+1, min(off+lim, total))})
 			},
+			// Each page after the first starts at the last record of the
+			// one before.
 			wantURLs: []string{
 				"/api/v1/items?q=a%20b&offset=0&limit=3",
-				"/api/v1/items?q=a%20b&offset=3&limit=3",
+				"/api/v1/items?q=a%20b&offset=2&limit=3",
+				"/api/v1/items?q=a%20b&offset=4&limit=3",
 				"/api/v1/items?q=a%20b&offset=6&limit=3",
 			},
 			want: all,
 		},
 		{
-			name:  "offset with custom params, ending on an empty page",
+			name:  "offset with custom params, ending on the overlap record",
 			r:     config.Resource{Items: ".data", Pagination: config.Pagination{Type: config.PageOffset, Limit: 7, OffsetParam: "skip", LimitParam: "top"}},
 			first: "/items",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				off := atoi(r.URL.Query().Get("skip"), -1)
 				writeJSON(w, map[string]any{"data": records(off+1, min(off+7, total))})
 			},
-			wantURLs: []string{"/api/v1/items?skip=0&top=7", "/api/v1/items?skip=7&top=7"},
+			wantURLs: []string{"/api/v1/items?skip=0&top=7", "/api/v1/items?skip=6&top=7"},
 			want:     all,
 		},
 		{

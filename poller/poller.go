@@ -142,6 +142,11 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	// bad date): counted, and the watermark stops at the cycle's start, so
 	// that one far-future date cannot blind the resource to real changes.
 	future, latest := 0, time.Time{}
+	// The API's clock when the walk began (the first page's Date header):
+	// a change made during the walk is dated after it, whatever the skew
+	// between the clocks, so a watermark capped there re-reads it next
+	// cycle.
+	var apiStart time.Time
 	// A page fetched is a page committed: a stop signal cancels ctx, but
 	// the page in hand still commits whole before the cycle ends.
 	commitCtx := context.WithoutCancel(ctx)
@@ -153,6 +158,9 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 		seen, err := p.store.Seen(commitCtx, p.res.Name, ids)
 		if err != nil {
 			return err
+		}
+		if pg.Number == 1 {
+			apiStart = pg.Date
 		}
 		pd := d.page(pg.Records, seen)
 		touch := pd.touch
@@ -196,6 +204,9 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	}
 	if watermark.After(start) {
 		watermark = start
+	}
+	if !apiStart.IsZero() && watermark.After(apiStart) {
+		watermark = apiStart
 	}
 	res.Future = future
 	if future > 0 {

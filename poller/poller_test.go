@@ -25,9 +25,12 @@ import (
 type upstream struct {
 	mu       sync.Mutex
 	records  map[int]upRecord
-	failPage int  // page number (1-based) answered with 500, 0 = none
+	failPage int  // page number (1-based) of a walk answered with 500, 0 = none
 	truncate bool // cut every body in half
 	empty    bool // answer every page with an empty list
+	byID     bool // list by id, not by updated date
+	// date, when set, is the Date header: the API's clock.
+	date     time.Time
 	requests int
 }
 
@@ -62,7 +65,8 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = 1000
 	}
-	if u.failPage > 0 && offset/limit+1 == u.failPage {
+	// Pages after the first start at the last record of the one before.
+	if u.failPage > 0 && offset == (u.failPage-1)*(limit-1) {
 		http.Error(w, "upstream exploded", http.StatusInternalServerError)
 		return
 	}
@@ -81,7 +85,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(list, func(i, j int) bool {
-		if !list[i].Updated.Equal(list[j].Updated) {
+		if !u.byID && !list[i].Updated.Equal(list[j].Updated) {
 			return list[i].Updated.Before(list[j].Updated)
 		}
 		return list[i].ID < list[j].ID
@@ -99,6 +103,9 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b = b[:len(b)/2]
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if !u.date.IsZero() {
+		w.Header().Set("Date", u.date.UTC().Format(http.TimeFormat))
+	}
 	w.Write(b)
 }
 
@@ -206,8 +213,9 @@ func TestCycleStartNowThenChanges(t *testing.T) {
 		r.up.put(i, "old", t0, t0.Add(time.Duration(i)*time.Second))
 	}
 	res, evs := r.mustCycle()
-	if !res.Silent || len(evs) != 0 || res.Records != 5 || res.Pages != 3 {
-		t.Fatalf("first cycle: %+v, events %v; want silent, 5 records in 3 pages, no events", res, kinds(evs))
+	// Pages of 2 records: each after the first repeats the last one.
+	if !res.Silent || len(evs) != 0 || res.Records != 5 || res.Pages != 5 {
+		t.Fatalf("first cycle: %+v, events %v; want silent, 5 records in 5 pages, no events", res, kinds(evs))
 	}
 	r.up.put(2, "edited", t0, t1)
 	r.up.put(9, "new", t2, t2)
@@ -224,6 +232,44 @@ func TestCycleStartNowThenChanges(t *testing.T) {
 	_, evs = r.mustCycle()
 	if len(evs) != 0 {
 		t.Fatalf("an unchanged upstream gave events %v", kinds(evs))
+	}
+}
+
+// TestCycleWatermarkCappedAtAPIDate: the API's clock runs an hour behind
+// pollhook's. A record on a page already read changes during the walk,
+// and later pages hold changes more than the lookback newer: the
+// watermark stops at the first page's Date header, so the next cycle
+// reads the change.
+func TestCycleWatermarkCappedAtAPIDate(t *testing.T) {
+	r := newRig(t, "")
+	r.up.byID = true // record 1 stays on page 1 when it changes
+	for i := 1; i <= 4; i++ {
+		r.up.put(i, "old", t0, t0.Add(time.Duration(i)*time.Second))
+	}
+	r.up.date = t0.Add(5 * time.Second)
+	r.mustCycle()
+
+	r.up.date = t0.Add(10 * time.Second)
+	_, evs, err := r.cycle(func(page int) error {
+		if page == 1 {
+			r.up.put(1, "edited during the walk", t0, t0.Add(20*time.Second))
+			r.up.put(4, "edited after", t0, t0.Add(300*time.Second))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(kinds(evs), " "); got != "contact.updated:4" {
+		t.Fatalf("cycle during the edits gave %s, want contact.updated:4", got)
+	}
+	st, _ := r.store.ResourceState(context.Background(), "contacts")
+	if want := r.up.date; !st.Watermark.Equal(want) {
+		t.Errorf("watermark = %s, want the first page's Date %s, not the 5-minute date read after it", st.Watermark, want)
+	}
+	_, evs = r.mustCycle()
+	if got := strings.Join(kinds(evs), " "); got != "contact.updated:1" {
+		t.Fatalf("next cycle gave %q, want contact.updated:1, the change made during the walk", got)
 	}
 }
 

@@ -1,0 +1,97 @@
+package poller
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// overlapRefs is how many of an offset page's last items the next page is
+// checked against.
+const overlapRefs = 8
+
+// MaxStepBacks is how many times an offset walk steps back, for one page,
+// before it gives up and fails the cycle (which the next cycle retries).
+const MaxStepBacks = 3
+
+// offsetWalk keeps an offset walk contiguous while the listing changes
+// under it. Offsets count positions in the API's current order, so a
+// record deleted ahead of the walk, or moved to the end of the order (an
+// edit, when the order is by updated date), shifts every later record
+// back: the first one shifted onto a page already read would be skipped.
+//
+// So each page after the first starts at the previous page's last item,
+// one item of overlap, and is taken only if it holds one of the previous
+// page's last items unchanged (the same JSON, so the same version). Such
+// an item has not moved; everything after it in the current order is on
+// this page or later ones, and everything before it was read. When the
+// page holds none — the listing shifted back, or the overlap item itself
+// changed — the walk steps back by a page and looks again, up to
+// MaxStepBacks times a page; a step back to offset 0 starts over and is
+// always taken. Records read twice are the same versions: they make no
+// event.
+//
+// A limit of 1 leaves no room for overlap: such walks are not checked.
+type offsetWalk struct {
+	limit  int
+	offset int             // of the page being fetched
+	refs   map[string]bool // the accepted page's last items, by identity
+	backs  int             // step-backs for the page being fetched
+	from   int             // the offset the walk stepped back from
+}
+
+// take judges the page fetched at w.offset, whose items are items. It
+// reports whether fn gets the page, how many of its first items were read
+// already (the overlap: leave them out), and whether there is a page to
+// fetch next, and moves w.offset to it. It fails when the walk has
+// stepped back MaxStepBacks times without finding where it was.
+func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err error) {
+	if w.offset > 0 {
+		for reread < len(items) && w.refs[identity(items[reread])] {
+			reread++
+		}
+	}
+	if w.offset > 0 && reread == 0 && !w.holdsRef(items) {
+		if w.backs == 0 {
+			w.from = w.offset
+		}
+		if w.backs >= MaxStepBacks {
+			return false, 0, false, fmt.Errorf("offset pagination: records ahead of offset %d were deleted or moved during the walk, and %d steps back (to offset %d) did not find the last records read; the cycle is retried. An API order that does not move records (by id or created date) makes this rarer", w.from, MaxStepBacks, w.offset)
+		}
+		w.backs++
+		w.offset = max(0, w.offset-(w.limit-1))
+		return false, 0, true, nil
+	}
+	w.backs = 0
+	w.refs = make(map[string]bool, overlapRefs)
+	for _, it := range items[max(0, len(items)-overlapRefs):] {
+		w.refs[identity(it)] = true
+	}
+	if len(items) < w.limit || len(items) == 0 {
+		return true, reread, false, nil
+	}
+	w.offset += len(items) - 1
+	return true, reread, true, nil
+}
+
+// holdsRef reports whether items hold one of the last accepted page's
+// last items, unchanged.
+// Without a shift the first item is one, and the rest are not encoded.
+func (w *offsetWalk) holdsRef(items []any) bool {
+	for _, it := range items {
+		if w.refs[identity(it)] {
+			return true
+		}
+	}
+	return false
+}
+
+// identity is an item's JSON: equal for the same record in the same
+// version. Maps encode with sorted keys, so it does not depend on the
+// order of a body's keys.
+func identity(item any) string {
+	b, err := json.Marshal(item)
+	if err != nil { // a decoded body always encodes; if not, match nothing
+		return fmt.Sprintf("unencodable %p", &item)
+	}
+	return string(b)
+}
