@@ -26,9 +26,8 @@ import (
 )
 
 var (
-	long      = flag.Bool("long", false, "run the full trial counts (200 kills, a longer fault mix)")
-	reportTo  = flag.String("report", "", "write this run's figures into this Markdown file (a relative path is taken from the module root), between its figures markers")
-	knownBugs = flag.Bool("knownbugs", false, "run the tests of known pollhook bugs, which fail until the bugs are fixed")
+	long     = flag.Bool("long", false, "run the full trial counts (200 kills, a longer fault mix)")
+	reportTo = flag.String("report", "", "write this run's figures into this Markdown file (a relative path is taken from the module root), between its figures markers")
 )
 
 // binary is the pollhook binary TestMain built; buildSkip says why there

@@ -617,7 +617,9 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lr.Page = lr.Offset/limit + 1
+	// pollhook starts each offset page at the last record of the one
+	// before: offsets 0, limit-1, 2·(limit-1) … are pages 1, 2, 3 ….
+	lr.Page = lr.Offset/max(limit-1, 1) + 1
 	if lr.Cursor != "" {
 		lr.Page = 2
 	}
@@ -654,6 +656,11 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hide = fault.IDs
 	}
 	page := u.page(since, lr.Offset, after, limit, q.Get("include_deleted") == "true", hide)
+	// A logical clock is the API's: its Date header says so, as a real
+	// API's does (the HTTP server sets the wall clock's otherwise).
+	if !u.opts.RealTime {
+		w.Header().Set("Date", u.clock.UTC().Format(http.TimeFormat))
+	}
 	u.mu.Unlock()
 
 	switch fault.Kind {
