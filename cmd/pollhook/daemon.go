@@ -63,7 +63,7 @@ func (g *generation) stop() {
 // start builds the pollers, destinations and engine of cfg and runs them
 // until ctx is done or the generation is stopped.
 func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, error) {
-	d.dropUnconfigured(ctx, cfg)
+	dropUnconfigured(ctx, d.store, d.log, cfg)
 	engine, err := newEngine(cfg, d.store, d.log, d.em)
 	if err != nil {
 		return nil, err
@@ -134,11 +134,11 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, er
 // with their deliveries: nothing delivers to them any more, and their
 // frozen position would hold back the pruning of the outbox. A destination
 // added back later starts afresh. A failure is logged and left to the next
-// start.
-func (d *daemon) dropUnconfigured(ctx context.Context, cfg *config.Config) {
-	dests, err := d.store.Destinations(ctx)
+// start. run does this at each start and reload, once before delivering.
+func dropUnconfigured(ctx context.Context, store *cursor.Store, log *slog.Logger, cfg *config.Config) {
+	dests, err := store.Destinations(ctx)
 	if err != nil {
-		d.log.Error("list destinations no longer in the config", "error", err)
+		log.Error("list destinations no longer in the config", "error", err)
 		return
 	}
 	for _, st := range dests {
@@ -147,7 +147,7 @@ func (d *daemon) dropUnconfigured(ctx context.Context, cfg *config.Config) {
 		}) {
 			continue
 		}
-		dropDestination(ctx, d.store, d.log, st.Name, "destination %s is no longer in the config: its %d pending deliveries are dropped")
+		dropDestination(ctx, store, log, st.Name, "destination %s is no longer in the config: its %d pending deliveries are dropped")
 	}
 }
 

@@ -36,7 +36,8 @@ reason, its cursor stays where it was, and the exit code is 1.
 Then, when the config has destinations, one delivery pass: every delivery
 due now is sent (new events, and retries whose time has come); what fails
 stays pending for the next run. This makes "pollhook once" from cron a
-complete, if coarse, daemon.
+complete, if coarse, daemon. As in run, a destination the state file knows
+but the config no longer names is dropped with its pending deliveries.
 
   --dry-run      run against a scratch copy of the state file: print what
                  would be emitted, commit nothing, deliver nothing
@@ -80,6 +81,11 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
 	var engine *engine
+	if !*dry && !*noDeliver {
+		// As run does: destinations removed from the config stop, and
+		// stop holding back the pruning of the outbox.
+		dropUnconfigured(ctx, store, log, cfg)
+	}
 	if !*dry && !*noDeliver && len(cfg.Destinations) > 0 {
 		// Built before the cycles: a destination seen for the first time
 		// receives the events detected from now on, these cycles' included.

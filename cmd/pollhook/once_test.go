@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pollhook/pollhook/cursor"
 )
 
 // tinyAPI serves /items as one page of {"items":[{id, updated}]}; fail makes
@@ -356,5 +359,52 @@ func TestDryRunLeavesStateFileAlone(t *testing.T) {
 				t.Errorf("files beside the state file: %q, were %q", after.dir, before.dir)
 			}
 		})
+	}
+}
+
+// TestOnceDropsRemovedDestination: a destination taken out of the config
+// stops with its pending deliveries at the next once, as at run's next
+// start, so that it holds back no pruning of the outbox; one still in the
+// config keeps its deliveries.
+func TestOnceDropsRemovedDestination(t *testing.T) {
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	dir := t.TempDir()
+	dest := func(name string) string {
+		return fmt.Sprintf("  - name: %s\n    url: %s\n    retry: { schedule: [1h] }\n", name, down.URL)
+	}
+	cfg := writeConfig(t, dir, srv.URL, "destinations:\n"+dest("kept")+dest("removed"))
+	if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 {
+		t.Fatalf("first once: %d %s", code, errOut)
+	}
+	api.set("2", "2026-11-02T10:00:00Z")
+	if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 || !strings.Contains(errOut, "2 failed") {
+		t.Fatalf("second once: code %d, want the deliveries to both destinations failed: %s", code, errOut)
+	}
+
+	cfg = writeConfig(t, dir, srv.URL, "destinations:\n"+dest("kept"))
+	_, errOut, code := runCLI(t, "once", "-c", cfg, "--no-deliver")
+	if code != 0 {
+		t.Fatalf("once --no-deliver: %d %s", code, errOut)
+	}
+	store := openState(t, cfg)
+	if _, err := store.Destination(context.Background(), "removed"); err != nil {
+		t.Fatalf("once --no-deliver dropped the destination: %v", err)
+	}
+	_, errOut, code = runCLI(t, "once", "-c", cfg)
+	if code != 0 || !strings.Contains(errOut, "destination removed is no longer in the config: its 1 pending deliveries are dropped") {
+		t.Fatalf("once after removing a destination: code %d, stderr %s", code, errOut)
+	}
+	if _, err := store.Destination(context.Background(), "removed"); !errors.Is(err, cursor.ErrUnknownDestination) {
+		t.Errorf("the removed destination is still in the state file: %v", err)
+	}
+	b, err := store.Backlog(context.Background(), "kept")
+	if err != nil || b.Pending != 1 {
+		t.Errorf("the kept destination's backlog = %+v, %v; want its 1 pending delivery", b, err)
 	}
 }
