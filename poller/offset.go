@@ -13,22 +13,31 @@ const overlapRefs = 8
 // before it gives up and fails the cycle (which the next cycle retries).
 const MaxStepBacks = 3
 
+// Overlap is how many records an offset page of limit records shares
+// with the page before: limit/8, at least 1 and at most 8 (so 8 for 64
+// and more). A shift of fewer records than that between two pages costs
+// nothing more.
+func Overlap(limit int) int { return max(1, min(overlapRefs, limit/8)) }
+
 // offsetWalk keeps an offset walk contiguous while the listing changes
 // under it. Offsets count positions in the API's current order, so a
 // record deleted ahead of the walk, or moved to the end of the order (an
 // edit, when the order is by updated date), shifts every later record
 // back: the first one shifted onto a page already read would be skipped.
 //
-// So each page after the first starts at the previous page's last item,
-// one item of overlap, and is taken only if it holds one of the previous
+// So each page after the first starts Overlap(limit) records before the
+// previous page's end, and is taken only if it holds one of the previous
 // page's last items unchanged (the same JSON, so the same version). Such
 // an item has not moved; everything after it in the current order is on
 // this page or later ones, and everything before it was read. When the
-// page holds none — the listing shifted back, or the overlap item itself
-// changed — the walk steps back by a page and looks again, up to
-// MaxStepBacks times a page; a step back to offset 0 starts over and is
-// always taken. Records read twice are the same versions: they make no
-// event.
+// page holds none — the listing shifted back by the overlap or more, or
+// the overlap items themselves changed — the walk steps back and looks
+// again: half a page, then a page at a time, up to MaxStepBacks times a
+// page, then from offset 0, once a walk (a page at offset 0 is always
+// taken: the walk starts over); past that the walk fails. Half a
+// page first keeps the walk moving on a listing that shifts at every
+// request: each page taken after a step back still ends half a page
+// further on. Records read twice are the same versions: they make no event.
 //
 // A limit of 1 leaves no room for overlap: such walks are not checked.
 type offsetWalk struct {
@@ -37,6 +46,8 @@ type offsetWalk struct {
 	refs   map[string]bool // the accepted page's last items, by identity
 	backs  int             // step-backs for the page being fetched
 	from   int             // the offset the walk stepped back from
+	// restarted is set once the walk has started over from offset 0.
+	restarted bool
 }
 
 // take judges the page fetched at w.offset, whose items are items. It
@@ -55,10 +66,18 @@ func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err 
 			w.from = w.offset
 		}
 		if w.backs >= MaxStepBacks {
-			return false, 0, false, fmt.Errorf("offset pagination: records ahead of offset %d were deleted or moved during the walk, and %d steps back (to offset %d) did not find the last records read; the cycle is retried. An API order that does not move records (by id or created date) makes this rarer", w.from, MaxStepBacks, w.offset)
+			if w.restarted {
+				return false, 0, false, fmt.Errorf("offset pagination: records ahead of offset %d were deleted or moved during the walk, and %d steps back (to offset %d) did not find the last records read, after the walk had started over once already; the cycle is retried. An API order that does not move records (by id or created date) makes this rarer", w.from, MaxStepBacks, w.offset)
+			}
+			w.restarted, w.backs, w.offset = true, 0, 0
+			return false, 0, true, nil
+		}
+		back := w.limit - 1
+		if w.backs == 0 {
+			back = max(1, back/2)
 		}
 		w.backs++
-		w.offset = max(0, w.offset-(w.limit-1))
+		w.offset = max(0, w.offset-back)
 		return false, 0, true, nil
 	}
 	w.backs = 0
@@ -69,7 +88,7 @@ func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err 
 	if len(items) < w.limit || len(items) == 0 {
 		return true, reread, false, nil
 	}
-	w.offset += len(items) - 1
+	w.offset += len(items) - Overlap(w.limit)
 	return true, reread, true, nil
 }
 

@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -87,19 +89,19 @@ func TestOffsetWalkShifts(t *testing.T) {
 			name: "a delete on page 1 before page 2", n: 10, limit: 4,
 			change: map[int]func(*listing){2: func(l *listing) { l.del(1) }},
 			// Page 2 at offset 3 starts at 5 (4 moved to offset 2): step
-			// back to 0, then on from 3 (the new page's last record).
-			offsets: []int{0, 3, 0, 3, 6},
+			// back half a page, to 2, then on from its last record.
+			offsets: []int{0, 3, 2, 5, 8},
 		},
 		{
 			name: "two edits move records to the end", n: 12, limit: 5,
 			change:  map[int]func(*listing){2: func(l *listing) { l.edit(2); l.edit(3) }},
-			offsets: []int{0, 4, 0, 4, 8},
+			offsets: []int{0, 4, 2, 6, 10},
 		},
 		{
 			name: "the overlap record itself edited", n: 10, limit: 4,
 			change: map[int]func(*listing){2: func(l *listing) { l.edit(4) }},
 			// 4 moved to the end: page 2 holds none of 1…4 unchanged.
-			offsets: []int{0, 3, 0, 3, 6, 9},
+			offsets: []int{0, 3, 2, 5, 8},
 		},
 		{
 			name: "an insert ahead shifts forward: no step back", n: 10, limit: 4,
@@ -114,7 +116,8 @@ func TestOffsetWalkShifts(t *testing.T) {
 					l.del(id)
 				}
 			}},
-			offsets: []int{0, 3, 6, 9, 6, 3, 0},
+			// Three empty pages stepping back, then the walk starts over.
+			offsets: []int{0, 3, 6, 9, 8, 5, 2, 0},
 		},
 		{
 			name: "a shift of many pages steps back to the start", n: 40, limit: 4,
@@ -123,17 +126,26 @@ func TestOffsetWalkShifts(t *testing.T) {
 					l.del(id)
 				}
 			}},
-			offsets: []int{0, 3, 6, 3, 0, 3, 6, 9, 12, 15, 18},
+			offsets: []int{0, 3, 6, 5, 2, 0, 3, 6, 9, 12, 15, 18},
 		},
 		{
-			name: "a shift deeper than MaxStepBacks pages fails", n: 60, limit: 4,
-			change: map[int]func(*listing){6: func(l *listing) {
-				for id := 1; id <= 14; id++ {
-					l.del(id)
-				}
-			}},
-			offsets: []int{0, 3, 6, 9, 12, 15, 12, 9, 6},
-			err:     "offset pagination: records ahead of offset 15 were deleted or moved during the walk, and 3 steps back (to offset 6)",
+			name: "a shift deeper than the steps back, twice, fails", n: 80, limit: 4,
+			change: map[int]func(*listing){
+				6: func(l *listing) {
+					for id := 1; id <= 14; id++ {
+						l.del(id)
+					}
+				},
+				14: func(l *listing) {
+					for id := 15; id <= 28; id++ {
+						l.del(id)
+					}
+				},
+			},
+			// Refused at 15, steps back to 14, 11, 8, starts over at 0;
+			// refused again at 12, steps back to 11, 8, 5: fails.
+			offsets: []int{0, 3, 6, 9, 12, 15, 14, 11, 8, 0, 3, 6, 9, 12, 11, 8, 5},
+			err:     "offset pagination: records ahead of offset 12 were deleted or moved during the walk, and 3 steps back (to offset 5) did not find the last records read, after the walk had started over once already",
 		},
 	}
 	for _, tt := range tests {
@@ -173,6 +185,55 @@ func TestOffsetWalkShifts(t *testing.T) {
 					t.Errorf("%s, in the listing when the walk ended, was never read (listing %v)", want, l.order)
 				}
 			}
+		})
+	}
+}
+
+// TestOffsetWalkSteadyEdits walks a listing ordered by updated date in
+// which records are edited (moved to the end) before every request: the
+// walk must finish, read every record in its final version, and not take
+// many more requests than the pages it holds.
+func TestOffsetWalkSteadyEdits(t *testing.T) {
+	tests := []struct{ n, limit, edits, maxRequests int }{
+		{1000, 100, 1, 15},
+		{1000, 100, 5, 15},
+		{1000, 20, 1, 70},
+		{1000, 20, 2, 130},
+		{1000, 20, 4, 200},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d records, limit %d, %d edits a request", tt.n, tt.limit, tt.edits), func(t *testing.T) {
+			l := newListing(tt.n)
+			rng := rand.New(rand.NewPCG(1, uint64(tt.edits)))
+			for i := 1; i <= 10*tt.maxRequests; i++ {
+				l.change[i] = func(l *listing) {
+					for range tt.edits {
+						l.edit(l.order[rng.IntN(len(l.order))])
+					}
+				}
+			}
+			srv := httptest.NewServer(l)
+			defer srv.Close()
+			r := config.Resource{Items: ".data", Pagination: config.Pagination{Type: config.PageOffset, Limit: tt.limit}}
+			_, pages, err := walkPages(t, srv, r, "/items", config.Source{})
+			if err != nil {
+				t.Fatalf("Each: %v", err)
+			}
+			if len(l.offs) > tt.maxRequests {
+				t.Errorf("%d requests, want at most %d", len(l.offs), tt.maxRequests)
+			}
+			read := map[string]bool{}
+			for _, p := range pages {
+				for _, rec := range p.Records {
+					read[string(rec.Data)] = true
+				}
+			}
+			for _, id := range l.order {
+				if want := `{"id":` + strconv.Itoa(id) + `,"rev":` + strconv.Itoa(l.rev[id]) + `}`; !read[want] {
+					t.Fatalf("%s was never read", want)
+				}
+			}
+			t.Logf("%d requests", len(l.offs))
 		})
 	}
 }

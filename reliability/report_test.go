@@ -162,6 +162,7 @@ func scenarioRank(s string) int {
 var singular = map[string]string{
 	"bodies": "body", "glitches": "glitch", "outages": "outage", "410s": "410", "starts": "start",
 	"kills": "kill", "configs": "config", "records": "record", "episodes": "episode", "failed cycles": "failed cycle",
+	"walks": "walk",
 }
 
 // tempPath matches a temporary directory's path to a file, which a note

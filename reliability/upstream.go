@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pollhook/pollhook/poller"
 )
 
 // DateLayout is the Go layout of the dates an Upstream writes (UTC,
@@ -617,9 +619,10 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// pollhook starts each offset page at the last record of the one
-	// before: offsets 0, limit-1, 2·(limit-1) … are pages 1, 2, 3 ….
-	lr.Page = lr.Offset/max(limit-1, 1) + 1
+	// pollhook starts each offset page poller.Overlap(limit) records
+	// before the end of the one before: offsets 0, step, 2·step … are
+	// pages 1, 2, 3 ….
+	lr.Page = lr.Offset/max(limit-poller.Overlap(limit), 1) + 1
 	if lr.Cursor != "" {
 		lr.Page = 2
 	}

@@ -9,13 +9,15 @@ import (
 )
 
 // TestOffsetShiftDuringWalk: with offset paging, a delete on an earlier
-// page while a cycle walks the listing shifts every later record back by
-// one, so the record that moves onto the page already read would be
-// skipped; when the cycle also reads changes more than the lookback newer
-// than it, the watermark would pass it for good. pollhook's offset pages
-// overlap by a record and step back when the overlap is not there.
+// page while a cycle walks the listing shifts every later record back, so
+// the records that move onto the page already read would be skipped; when
+// the cycle also reads changes more than the lookback newer than them, the
+// watermark would pass them for good. pollhook's offset pages overlap (by 6
+// records for pages of 50), and a walk steps back when the overlap is not
+// there: here the shift is 10.
 func TestOffsetShiftDuringWalk(t *testing.T) {
-	fig := newFigures(t, "2. upstream: a delete ahead of an offset walk")
+	fig := newFigures(t, "2. upstream: deletes ahead of an offset walk")
+	fig.TrialsOf, fig.Trials, fig.Faults = "walks", 1, 1
 	// Two seconds of dates a write: the 60 edits below span two minutes,
 	// as they would between two polls 5 minutes apart.
 	w := newWorld(t, UpstreamOptions{Seed: 10, Initial: 200, Step: 2 * time.Second})
@@ -26,12 +28,17 @@ func TestOffsetShiftDuringWalk(t *testing.T) {
 	waitCleanOf(t, w, only, 30*time.Second)
 
 	// Record 51 is edited first, then 1…50 and 52…60: the next cycle's
-	// page 1 is records 1…50, page 2 starts at 51. Record 1 is deleted
-	// just before page 2 is served.
+	// page 1 is records 1…50, page 2 starts at offset 44. Records 1…10
+	// are deleted just before page 2 is served: record 51 moves from
+	// offset 50 to 40.
 	var once sync.Once
 	w.up.SetHook(func(l ListRequest) {
 		if l.Page == 2 {
-			once.Do(func() { w.up.Delete(1) })
+			once.Do(func() {
+				for id := 1; id <= 10; id++ {
+					w.up.Delete(id)
+				}
+			})
 		}
 	})
 	ids := []int{51}
@@ -42,7 +49,11 @@ func TestOffsetShiftDuringWalk(t *testing.T) {
 	}
 	w.up.UpdateMany(ids)
 	w.finish(t, p, cfg, fig, 30*time.Second, only...)
-	fig.Note = fmt.Sprintf("%d lost", fig.Lost)
+	steps := strings.Count(p.out.String(), "the listing shifted during the walk")
+	if steps == 0 {
+		t.Error("pollhook never stepped back: the deletes staged no shift, and the test shows nothing")
+	}
+	fig.Note = fmt.Sprintf("records 1-10 deleted as page 2 was asked for; pollhook stepped back %d time(s)", steps)
 }
 
 // TestLongWalkLaggingClock: a record on a page already read changes
@@ -55,6 +66,7 @@ func TestOffsetShiftDuringWalk(t *testing.T) {
 // Date header, the API's clock when the walk began.
 func TestLongWalkLaggingClock(t *testing.T) {
 	fig := newFigures(t, "2. upstream: a walk longer than the lookback, API clock behind")
+	fig.TrialsOf, fig.Trials, fig.Faults = "walks", 1, 1
 	// The API's dates are in January 2026, one second a write: the
 	// writes the hook makes stand for 80 s of the API's life while the
 	// walk is held up.
@@ -89,5 +101,5 @@ func TestLongWalkLaggingClock(t *testing.T) {
 	}
 	w.up.UpdateMany(ids)
 	w.finish(t, p, cfg, fig, 30*time.Second, only...)
-	fig.Note = fmt.Sprintf("%d lost", fig.Lost)
+	fig.Note = "record 5 (page 1) changed as page 3 was asked for, then 80 s of the API's dates passed on page 4; lookback 1 m"
 }
