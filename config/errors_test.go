@@ -232,6 +232,11 @@ func TestYAMLErrorLine(t *testing.T) {
 		{"not UTF-8", "sources:\n  - name: api\n    base_url: https://x\xff\n", 3},
 		{"a tab and a BOM are allowed", "\ufeffsources:\n  - name: a\t\x01\n", 2},
 	}
+	// An error yaml.v3 gives without a position, and no bad character to
+	// find, has no line rather than a wrong one.
+	if _, errs := parseString(t, "sources:\n  - name: a\n    base_url: *nope\n", nil); len(errs) != 1 || errs[0].Line != 0 {
+		t.Errorf("unknown anchor: got %v, want one error without a line", errs)
+	}
 	for _, tt := range tests {
 		_, errs := parseString(t, tt.yml, nil)
 		if len(errs) != 1 || errs[0].Line != tt.line || !strings.Contains(errs[0].Msg, "invalid YAML") {
@@ -247,6 +252,10 @@ func TestYAMLBadCharHint(t *testing.T) {
 	tests := []struct{ yml, want string }{
 		{"sources:\n  - name: a\x07pi\n", `test.yaml:2: invalid YAML: control characters are not allowed: U+0007 at column 12; remove it, or write it as the escape "\u0007" inside a double-quoted string`},
 		{"a: \xc3\x28\n", "test.yaml:1: invalid YAML: invalid trailing UTF-8 octet: byte 0xC3, which is not UTF-8, at column 4; save the file as UTF-8"},
+		// Line breaks as YAML counts them; a byte order mark is no column.
+		{"a: 1\r\nb: 2\r\nc: \x01\r\n", `test.yaml:3: invalid YAML: control characters are not allowed: U+0001 at column 4; remove it, or write it as the escape "\u0001" inside a double-quoted string`},
+		{"a: 1\rb: 2\rc: \x01\r", `test.yaml:3: invalid YAML: control characters are not allowed: U+0001 at column 4; remove it, or write it as the escape "\u0001" inside a double-quoted string`},
+		{"\ufeffa: \x01", `test.yaml:1: invalid YAML: control characters are not allowed: U+0001 at column 4; remove it, or write it as the escape "\u0001" inside a double-quoted string`},
 	}
 	for _, tt := range tests {
 		_, errs := parseString(t, tt.yml, nil)

@@ -181,7 +181,7 @@ func yamlError(file string, data []byte, err error) *Error {
 	if m == nil {
 		// yaml.v3's reader errors (control characters, bad UTF-8) carry
 		// no position: find the first byte YAML does not allow.
-		e := &Error{File: file, Line: 1, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		e := &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 		if line, col, what, hint, ok := firstBadChar(data); ok {
 			e.Line = line
 			e.Msg += fmt.Sprintf(": %s at column %d; %s", what, col, hint)
@@ -214,9 +214,13 @@ func firstBadChar(data []byte) (line, col int, what, hint string, ok bool) {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			return line, col, fmt.Sprintf("byte 0x%02X, which is not UTF-8,", data[i]), "save the file as UTF-8", true
-		case r == '\n':
-			line, col = line+1, 0
-		case r == '\t' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		case r == '\r' && i+1 < len(data) && data[i+1] == '\n':
+			col-- // CR LF is one break, counted at the LF
+		case r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			line, col = line+1, 0 // YAML's line breaks
+		case r == 0xFEFF && i == 0:
+			col-- // a byte order mark is not a column
+		case r == '\t' || r == 0xFEFF:
 		case r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF:
 			return line, col, fmt.Sprintf("U+%04X", r), fmt.Sprintf(`remove it, or write it as the escape "\u%04X" inside a double-quoted string`, r), true
 		}

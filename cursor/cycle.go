@@ -52,8 +52,8 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [Store.FinishCycle] does.
 func (s *Store) CommitPage(ctx context.Context, p Page) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) })
-	if err := s.health.note("commit page of "+p.Resource, err); err != nil {
+	err := s.pipelineTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) }, writeKind{writeCommit, p.Resource})
+	if err != nil {
 		return fmt.Errorf("commit page of %s: %w", p.Resource, err)
 	}
 	return nil
@@ -99,12 +99,12 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, p.Cycle, p.Resou
 // On error nothing is written.
 func (s *Store) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
 	var res FinishResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		res, err = finishCycle(ctx, tx, f)
 		return err
-	})
-	if err := s.health.note("finish cycle of "+f.Resource, err); err != nil {
+	}, writeKind{writeCommit, f.Resource})
+	if err != nil {
 		return FinishResult{}, fmt.Errorf("finish cycle %d of %s: %w", f.Cycle, f.Resource, err)
 	}
 	return res, nil

@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -393,6 +394,7 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 	if err != nil {
 		return fmt.Errorf("delete destination %s: %w", name, err)
 	}
+	s.forgetDestinationWrites(name)
 	return nil
 }
 
@@ -451,7 +453,7 @@ type fanned struct {
 
 // fanoutChunk fans out up to fanoutChunk events; more reports a full chunk.
 func (s *Store) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var from int64
 		err := tx.QueryRowContext(ctx, `SELECT fanout_seq FROM destinations WHERE name = ?`, dest).Scan(&from)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -501,8 +503,7 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 		}
 		n, more = len(queued), len(chunk) == fanoutChunk
 		return nil
-	})
-	err = s.health.note("fan out to "+dest, err)
+	}, writeKind{writeFanout, dest})
 	if err != nil {
 		return 0, false, err
 	}
@@ -582,7 +583,13 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
 			return fmt.Errorf("record delivery attempts: status %q of %s to %s", o.Status, o.EventID, o.Destination)
 		}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	var kinds []writeKind
+	for _, o := range outcomes {
+		if k := (writeKind{writeOutcomes, o.Destination}); !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		upd, err := tx.PrepareContext(ctx, `
 UPDATE deliveries
 SET status = ?3, attempts = attempts + ?4,
@@ -622,8 +629,8 @@ INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error
 				return append(args, o.Destination, o.EventID, o.BodyID, nanos(o.At), o.HTTPStatus,
 					int64(o.Latency), truncate(o.Error, MaxErrorBytes), truncate(o.Response, MaxResponseBytes))
 			})
-	})
-	if err := s.health.note("record delivery outcomes", err); err != nil {
+	}, kinds...)
+	if err != nil {
 		return fmt.Errorf("record delivery attempts: %w", err)
 	}
 	return nil

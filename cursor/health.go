@@ -1,8 +1,11 @@
 package cursor
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,14 +15,29 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// writeHealth remembers, for each kind of pipeline write (a page of one
-// resource, a cycle's end, a destination's fan-out, delivery outcomes),
-// whether its last attempt failed for want of storage. A one-row probe
-// is no proof that the store takes writes: on a full disk it fits in the
-// space the file already holds while pages of records do not.
+// writeKind is a kind of pipeline write: its subject is a resource or a
+// destination.
+type writeKind struct {
+	what    string // "commit of resource", "fan-out to destination", "delivery log of destination"
+	subject string
+}
+
+const (
+	writeCommit   = "commit of resource"
+	writeFanout   = "fan-out to destination"
+	writeOutcomes = "delivery log of destination"
+)
+
+// writeHealth remembers, for each kind of pipeline write (the pages and
+// cycle ends of a resource, a destination's fan-out, its delivery
+// outcomes), whether its last attempt failed for want of storage. A
+// one-row probe is no proof that the store takes writes: on a full disk it
+// fits in the space the file already holds while pages of records do not.
 type writeHealth struct {
 	mu     sync.Mutex
-	failed map[string]writeFailure // by kind of write
+	seq    uint64                     // numbers the writes, in commit order
+	last   map[writeKind]uint64       // the number of each kind's last write noted
+	failed map[writeKind]writeFailure // kinds whose last write failed
 }
 
 type writeFailure struct {
@@ -27,30 +45,58 @@ type writeFailure struct {
 	since time.Time
 }
 
-// note records the outcome of a write of kind and returns err. A success
-// clears that kind; a storage error marks it failed; any other error (a
-// cancelled context, a constraint) says nothing of storage and changes
-// nothing.
-func (h *writeHealth) note(kind string, err error) error {
+// next numbers a write. Taken while the write holds the one writer
+// connection, the numbers follow the order of the commits.
+func (h *writeHealth) next() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	return h.seq
+}
+
+// note records the outcome of write seq of kinds and returns err. A
+// success clears the kinds; a storage error marks them failed; any other
+// error (a cancelled context, a constraint) says nothing of storage and
+// changes nothing. An outcome older than one already noted for a kind is
+// ignored for it.
+func (h *writeHealth) note(seq uint64, err error, kinds ...writeKind) error {
 	if err != nil && !storageError(err) {
 		return err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case err == nil:
-		delete(h.failed, kind)
-	case h.failed == nil:
-		h.failed = map[string]writeFailure{kind: {err, time.Now()}}
-	default:
-		f, ok := h.failed[kind]
+	if h.last == nil {
+		h.last, h.failed = map[writeKind]uint64{}, map[writeKind]writeFailure{}
+	}
+	for _, k := range kinds {
+		if seq < h.last[k] {
+			continue
+		}
+		h.last[k] = seq
+		if err == nil {
+			delete(h.failed, k)
+			continue
+		}
+		f, ok := h.failed[k]
 		if !ok {
 			f.since = time.Now()
 		}
 		f.err = err
-		h.failed[kind] = f
+		h.failed[k] = f
 	}
 	return err
+}
+
+// forget drops what is known of the kinds drop accepts.
+func (h *writeHealth) forget(drop func(writeKind) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.last {
+		if drop(k) {
+			delete(h.last, k)
+			delete(h.failed, k)
+		}
+	}
 }
 
 // storageError reports whether err is SQLite saying the file cannot be
@@ -69,10 +115,26 @@ func storageError(err error) bool {
 	return false
 }
 
+// pipelineTx runs fn in a write transaction, as inTx, and notes its
+// outcome for kinds.
+func (s *Store) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ...writeKind) error {
+	var seq uint64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		seq = s.health.next()
+		return fn(tx)
+	})
+	if seq == 0 { // the transaction did not begin
+		seq = s.health.next()
+	}
+	return s.health.note(seq, err, kinds...)
+}
+
 // WriteErr returns an error naming every kind of pipeline write whose last
 // attempt failed for want of storage (see [Store.PingWrite] for why a
 // probe alone does not tell), or nil. A kind clears when its next write
-// succeeds: after space returns, at the next page, cycle or delivery.
+// succeeds: after space returns, at a resource's next page or a
+// destination's next delivery; or when its resource or destination goes
+// (see [Store.RetainResourceWrites] and [Store.DeleteDestination]).
 func (s *Store) WriteErr() error {
 	h := &s.health
 	h.mu.Lock()
@@ -80,15 +142,26 @@ func (s *Store) WriteErr() error {
 	if len(h.failed) == 0 {
 		return nil
 	}
-	kinds := make([]string, 0, len(h.failed))
-	for k := range h.failed {
-		kinds = append(kinds, k)
+	parts := make([]string, 0, len(h.failed))
+	for k, f := range h.failed {
+		parts = append(parts, fmt.Sprintf("%s %s failing since %s: %s", k.what, k.subject, f.since.UTC().Format(time.RFC3339), f.err))
 	}
-	sort.Strings(kinds)
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		f := h.failed[k]
-		parts[i] = fmt.Sprintf("%s failing since %s: %s", k, f.since.UTC().Format(time.RFC3339), f.err)
-	}
+	sort.Strings(parts)
 	return fmt.Errorf("write to state store %s: %s", s.path, strings.Join(parts, "; "))
+}
+
+// RetainResourceWrites forgets the write failures of resources not in
+// resources: a resource taken out of the config writes no more, so its
+// last failure would never clear.
+func (s *Store) RetainResourceWrites(resources []string) {
+	s.health.forget(func(k writeKind) bool {
+		return k.what == writeCommit && !slices.Contains(resources, k.subject)
+	})
+}
+
+// forgetDestinationWrites forgets the write failures of destination name.
+func (s *Store) forgetDestinationWrites(name string) {
+	s.health.forget(func(k writeKind) bool {
+		return (k.what == writeFanout || k.what == writeOutcomes) && k.subject == name
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -898,7 +900,7 @@ func TestWriteErrFullDisk(t *testing.T) {
 		t.Fatalf("the probe failed too, so this test shows nothing: %v", err)
 	}
 	err := s.WriteErr()
-	if err == nil || !strings.Contains(err.Error(), "commit page of contacts failing since") || !strings.Contains(err.Error(), "full") {
+	if err == nil || !strings.Contains(err.Error(), "commit of resource contacts failing since") || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("WriteErr after a failed page = %v, want the page's full-disk error", err)
 	}
 	// A small page of another resource commits: it says nothing of the
@@ -928,4 +930,67 @@ func TestWriteErrFullDisk(t *testing.T) {
 	if err := s.WriteErr(); err != nil {
 		t.Fatalf("WriteErr after the page committed: %v", err)
 	}
+}
+
+// TestWriteErrForget: the failure of a resource taken out of the config,
+// or of a deleted destination, would never clear; they are forgotten.
+// And of two writes of one kind, the later commit counts, whatever order
+// their outcomes are noted in.
+func TestWriteErrForget(t *testing.T) {
+	s := openStore(t)
+	full := &sqlite.Error{}
+	if !errors.As(fullErr(t, s), &full) {
+		t.Fatal("no SQLite error")
+	}
+	h := &s.health
+	res, dest := writeKind{writeCommit, "contacts"}, writeKind{writeFanout, "crm"}
+	h.note(h.next(), full, res, dest)
+	s.RetainResourceWrites([]string{"deals"})
+	if err := s.WriteErr(); err == nil || strings.Contains(err.Error(), "contacts") || !strings.Contains(err.Error(), "fan-out to destination crm") {
+		t.Fatalf("after the resource went: %v, want only the destination's failure", err)
+	}
+	if _, err := s.EnsureDestination(context.Background(), "crm", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDestination(context.Background(), "crm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteErr(); err != nil {
+		t.Fatalf("after the destination went: %v", err)
+	}
+
+	older, newer := h.next(), h.next()
+	h.note(newer, full, res)
+	h.note(older, nil, res) // committed first, noted last
+	if s.WriteErr() == nil {
+		t.Fatal("an older success cleared a newer failure")
+	}
+	h.note(h.next(), nil, res)
+	if err := s.WriteErr(); err != nil {
+		t.Fatalf("a newer success left %v", err)
+	}
+}
+
+// fullErr makes a real SQLITE_FULL: a page too large for max_page_count.
+func fullErr(t *testing.T, s *Store) error {
+	t.Helper()
+	ctx := context.Background()
+	var pages int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	defer s.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823")
+	big := Page{Resource: "scratch", Cycle: 1}
+	for _, id := range ids("big", 2000) {
+		big.Records = append(big.Records, rec(id, t0))
+	}
+	err := s.CommitPage(ctx, big)
+	if !storageError(err) {
+		t.Fatalf("CommitPage past max_page_count: %v, want SQLITE_FULL", err)
+	}
+	s.RetainResourceWrites(nil)
+	return err
 }

@@ -206,6 +206,14 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 		watermark = start
 	}
 	if !apiStart.IsZero() && watermark.After(apiStart) {
+		if watermark.Sub(apiStart) > p.res.Lookback.D() {
+			// Changes dated after the walk began, by more than the
+			// lookback: the next cycle re-reads from the API's Date.
+			// Logged, as a Date far behind the records' dates (a cache,
+			// a proxy) would hold the watermark back every cycle.
+			p.log.Info("records dated after the walk began: the watermark stops at the first page's Date header",
+				"latest", watermark, "api_date", apiStart)
+		}
 		watermark = apiStart
 	}
 	res.Future = future
@@ -231,6 +239,9 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	}
 	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
 	res.Watermark = watermark
+	if d.watermark.After(watermark) { // the store never moves it back
+		res.Watermark = d.watermark
+	}
 	if fin.HeldBack > 0 {
 		p.log.Warn("deletes held back by the delete guard",
 			"held_back", fin.HeldBack, "known", fin.Known, "delete_guard", *p.res.DeleteGuard)

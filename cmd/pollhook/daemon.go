@@ -64,6 +64,13 @@ func (g *generation) stop() {
 // until ctx is done or the generation is stopped.
 func (d *daemon) start(ctx context.Context, cfg *config.Config) (*generation, error) {
 	dropUnconfigured(ctx, d.store, d.log, cfg)
+	// A resource taken out of the config writes no more: its last write
+	// failure would hold /readyz at 503 for good.
+	names := make([]string, len(cfg.Resources))
+	for i, r := range cfg.Resources {
+		names[i] = r.Name
+	}
+	d.store.RetainResourceWrites(names)
 	engine, err := newEngine(cfg, d.store, d.log, d.em)
 	if err != nil {
 		return nil, err
