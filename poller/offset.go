@@ -10,7 +10,8 @@ import (
 const overlapRefs = 8
 
 // MaxStepBacks is how many times an offset walk steps back, for one page,
-// before it gives up and fails the cycle (which the next cycle retries).
+// before it starts over from offset 0; the second time it fails the cycle
+// instead (which the next cycle retries).
 const MaxStepBacks = 3
 
 // Overlap is how many records an offset page of limit records shares
@@ -53,8 +54,9 @@ type offsetWalk struct {
 // take judges the page fetched at w.offset, whose items are items. It
 // reports whether fn gets the page, how many of its first items were read
 // already (the overlap: leave them out), and whether there is a page to
-// fetch next, and moves w.offset to it. It fails when the walk has
-// stepped back MaxStepBacks times without finding where it was.
+// fetch next, and moves w.offset to it. It fails when the walk, having
+// started over once, has again stepped back MaxStepBacks times without
+// finding where it was.
 func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err error) {
 	if w.offset > 0 {
 		for reread < len(items) && w.refs[identity(items[reread])] {
