@@ -880,13 +880,7 @@ func TestWriteErrFullDisk(t *testing.T) {
 	if err := s.WriteErr(); err != nil {
 		t.Fatalf("WriteErr on a healthy store: %v", err)
 	}
-	var pages int64
-	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
-		t.Fatal(err)
-	}
+	restore := diskFull(t, s)
 	big := Page{Resource: "contacts", Cycle: 2}
 	for _, id := range ids("big", 2000) {
 		r := rec(id, t0)
@@ -921,9 +915,7 @@ func TestWriteErrFullDisk(t *testing.T) {
 		t.Fatal("a cancelled commit cleared the failure")
 	}
 	// Space returns: the next page of contacts commits and clears it.
-	if _, err := s.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	if err := s.CommitPage(ctx, big); err != nil {
 		t.Fatal(err)
 	}
@@ -975,14 +967,7 @@ func TestWriteErrForget(t *testing.T) {
 func fullErr(t *testing.T, s *Store) error {
 	t.Helper()
 	ctx := context.Background()
-	var pages int64
-	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
-		t.Fatal(err)
-	}
-	defer s.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823")
+	defer diskFull(t, s)()
 	big := Page{Resource: "scratch", Cycle: 1}
 	for _, id := range ids("big", 2000) {
 		big.Records = append(big.Records, rec(id, t0))
@@ -993,4 +978,24 @@ func fullErr(t *testing.T, s *Store) error {
 	}
 	s.RetainResourceWrites(nil)
 	return err
+}
+
+// diskFull makes the store's disk full: max_page_count at the current
+// size fails a growing write with SQLITE_FULL, as a full file system
+// does. The function returned gives the space back.
+func diskFull(t *testing.T, s *Store) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	var pages int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := s.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

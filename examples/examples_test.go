@@ -295,12 +295,7 @@ func (a *fakeAPI) replace(page, old, new string) {
 func (a *fakeAPI) doc(page string) map[string]any {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	dec := json.NewDecoder(bytes.NewReader(a.pages[page]))
-	dec.UseNumber()
-	var doc map[string]any
-	if dec.Decode(&doc) != nil {
-		return nil
-	}
+	doc, _ := decodePage(a.pages[page])
 	return doc
 }
 
@@ -309,10 +304,8 @@ func (a *fakeAPI) edit(page string, fn func(doc map[string]any)) {
 	a.t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	dec := json.NewDecoder(bytes.NewReader(a.pages[page]))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := decodePage(a.pages[page])
+	if err != nil {
 		a.t.Fatalf("page %s: %v", page, err)
 	}
 	fn(doc)
@@ -321,6 +314,17 @@ func (a *fakeAPI) edit(page string, fn func(doc map[string]any)) {
 		a.t.Fatal(err)
 	}
 	a.pages[page] = b
+}
+
+// decodePage decodes a fixture page, numbers as json.Number.
+func decodePage(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
 // cycle is one poll of a replay, and what it must produce.
