@@ -14,7 +14,7 @@ const deleteChunk = 500
 
 // Seen returns the versions the store holds of ids in resource; an id it
 // does not hold has no entry. Any number of ids may be asked at once.
-func (s *Store) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
+func (s *SQLite) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out := make(map[string]Seen, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -50,8 +50,8 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 // in p.Cycle), the last_seen of p.Touch ids the store holds, and p.Events
 // appended to the outbox (an event whose ID is already there keeps its
 // place and content). On error nothing of the page is written. It does not
-// move the watermark; only [Store.FinishCycle] does.
-func (s *Store) CommitPage(ctx context.Context, p Page) error {
+// move the watermark; only [SQLite.FinishCycle] does.
+func (s *SQLite) CommitPage(ctx context.Context, p Page) error {
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) }, writeKind{writeCommit, p.Resource})
 	if err != nil {
 		return fmt.Errorf("commit page of %s: %w", p.Resource, err)
@@ -60,6 +60,9 @@ func (s *Store) CommitPage(ctx context.Context, p Page) error {
 }
 
 func commitPage(ctx context.Context, tx *sql.Tx, p Page) error {
+	if err := checkLease(ctx, tx, p.Lease, ResourceLease(p.Resource)); err != nil {
+		return err
+	}
 	if err := ensureResource(ctx, tx, p.Resource); err != nil {
 		return err
 	}
@@ -97,7 +100,7 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, p.Cycle, p.Resou
 // or more none). Then the watermark moves to f.Watermark if that is later
 // (it never moves back), and the cycle counts as completed at f.Now.
 // On error nothing is written.
-func (s *Store) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
+func (s *SQLite) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
 	var res FinishResult
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -112,6 +115,9 @@ func (s *Store) FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 
 func finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (FinishResult, error) {
 	var res FinishResult
+	if err := checkLease(ctx, tx, f.Lease, ResourceLease(f.Resource)); err != nil {
+		return res, err
+	}
 	if err := ensureResource(ctx, tx, f.Resource); err != nil {
 		return res, err
 	}
@@ -225,7 +231,7 @@ func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chu
 }
 
 // inTx runs fn in a write transaction, and commits if it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -248,10 +248,10 @@ type PruneResult struct {
 // the store has never seen it. A new destination starts after the last
 // outbox event detected before since: it receives the events detected from
 // since on (pass the time the process started, so that the events of its
-// first poll are included), not the history before it — [Store.Replay]
+// first poll are included), not the history before it — [SQLite.Replay]
 // sends older events. A known destination keeps its position, whatever
 // since is.
-func (s *Store) EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error) {
+func (s *SQLite) EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error) {
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO destinations (name, fanout_seq, created_at)
 VALUES (?1, coalesce((SELECT seq FROM outbox WHERE detected_at < ?2 ORDER BY seq DESC LIMIT 1), 0), ?3)
@@ -271,7 +271,7 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (s *Store) destination(ctx context.Context, q querier, name string) (DestinationState, error) {
+func (s *SQLite) destination(ctx context.Context, q querier, name string) (DestinationState, error) {
 	st := DestinationState{Name: name}
 	var created, disabled int64
 	err := q.QueryRowContext(ctx, `
@@ -289,7 +289,7 @@ SELECT fanout_seq, created_at, disabled_at, disabled_reason FROM destinations WH
 
 // Destination returns the state of destination name, or
 // ErrUnknownDestination.
-func (s *Store) Destination(ctx context.Context, name string) (DestinationState, error) {
+func (s *SQLite) Destination(ctx context.Context, name string) (DestinationState, error) {
 	st, err := s.destination(ctx, s.r, name)
 	if err != nil {
 		return DestinationState{}, fmt.Errorf("read destination %s: %w", name, err)
@@ -299,7 +299,7 @@ func (s *Store) Destination(ctx context.Context, name string) (DestinationState,
 
 // Destinations returns the state of every destination the store knows,
 // sorted by name.
-func (s *Store) Destinations(ctx context.Context) ([]DestinationState, error) {
+func (s *SQLite) Destinations(ctx context.Context) ([]DestinationState, error) {
 	rows, err := s.r.QueryContext(ctx, `
 SELECT name, fanout_seq, created_at, disabled_at, disabled_reason FROM destinations ORDER BY name`)
 	if err != nil {
@@ -324,9 +324,9 @@ SELECT name, fanout_seq, created_at, disabled_at, disabled_reason FROM destinati
 
 // DisableDestination disables destination name at at, for reason: its
 // deliveries stay pending and nothing is sent to it until
-// [Store.EnableDestination]. Disabling a disabled destination keeps its
+// [SQLite.EnableDestination]. Disabling a disabled destination keeps its
 // first time and reason.
-func (s *Store) DisableDestination(ctx context.Context, name, reason string, at time.Time) error {
+func (s *SQLite) DisableDestination(ctx context.Context, name, reason string, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
@@ -346,7 +346,7 @@ WHERE name = ?1`, name, nanos(at), truncate(reason, MaxErrorBytes))
 
 // EnableDestination enables destination name again: its pending deliveries
 // are sent when next due. Enabling an enabled destination does nothing.
-func (s *Store) EnableDestination(ctx context.Context, name string) error {
+func (s *SQLite) EnableDestination(ctx context.Context, name string) error {
 	res, err := s.w.ExecContext(ctx, `
 UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`, name)
 	if err == nil {
@@ -366,7 +366,7 @@ UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`, n
 // any more: its frozen position would otherwise keep Prune from pruning
 // the outbox. If it is run again, it starts afresh (see
 // EnsureDestination).
-func (s *Store) DeleteDestination(ctx context.Context, name string) error {
+func (s *SQLite) DeleteDestination(ctx context.Context, name string) error {
 	for {
 		var n int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -418,7 +418,7 @@ func mustAffect(res sql.Result) error {
 // stays bounded however far behind the destination is. An event already
 // queued for dest (by a replay) keeps its delivery. It returns how many
 // deliveries it queued.
-func (s *Store) Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error) {
+func (s *SQLite) Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error) {
 	// A read first, so that a destination with nothing new costs no write.
 	var from, last int64
 	err := s.r.QueryRowContext(ctx, `
@@ -452,7 +452,7 @@ type fanned struct {
 }
 
 // fanoutChunk fans out up to fanoutChunk events; more reports a full chunk.
-func (s *Store) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
+func (s *SQLite) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
 	err = s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var from int64
 		err := tx.QueryRowContext(ctx, `SELECT fanout_seq FROM destinations WHERE name = ?`, dest).Scan(&from)
@@ -512,7 +512,7 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 
 // Pending returns the pending deliveries q selects, with their events, in
 // seq order.
-func (s *Store) Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
+func (s *SQLite) Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
 	if q.Limit <= 0 {
 		return nil, fmt.Errorf("read pending deliveries of %s: limit %d, want above 0", q.Destination, q.Limit)
 	}
@@ -556,7 +556,7 @@ WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 
 // NextDue returns the earliest NextAt after after among the pending
 // deliveries of dest; ok is false when there is none.
-func (s *Store) NextDue(ctx context.Context, dest string, after time.Time) (next time.Time, ok bool, err error) {
+func (s *SQLite) NextDue(ctx context.Context, dest string, after time.Time) (next time.Time, ok bool, err error) {
 	var n sql.NullInt64
 	err = s.r.QueryRowContext(ctx, `
 SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending' AND next_at > ?`,
@@ -573,14 +573,20 @@ SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending'
 // RecordOutcomes writes attempt outcomes in one transaction: an attempt
 // row for each, and the new state of its delivery. An outcome for a
 // delivery that is no longer pending (replayed or pruned meanwhile) is
-// logged but changes nothing.
-func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
+// logged but changes nothing. The outcomes must be of the destination
+// whose lease is lease, held with its fence; otherwise nothing is written
+// and the error wraps ErrLeaseLost (the new holder sends those events
+// again, with the same ids).
+func (s *SQLite) RecordOutcomes(ctx context.Context, lease Lease, outcomes []Outcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
 	for _, o := range outcomes {
 		if !o.Status.valid() {
 			return fmt.Errorf("record delivery attempts: status %q of %s to %s", o.Status, o.EventID, o.Destination)
+		}
+		if DestinationLease(o.Destination) != lease.Name {
+			return fmt.Errorf("record delivery attempts: outcome for %s under lease %s", o.Destination, lease.Name)
 		}
 	}
 	var kinds []writeKind
@@ -590,6 +596,9 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
 		}
 	}
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
+		if err := checkLease(ctx, tx, lease, lease.Name); err != nil {
+			return err
+		}
 		upd, err := tx.PrepareContext(ctx, `
 UPDATE deliveries
 SET status = ?3, attempts = attempts + ?4,
@@ -636,7 +645,7 @@ INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error
 	return nil
 }
 
-func (s *Store) hasDelivery(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
+func (s *SQLite) hasDelivery(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE destination = ? AND event_id = ?`, dest, eventID).Scan(&one)
 	return err == nil
@@ -667,7 +676,7 @@ func listLimit(n int) int {
 }
 
 // Deliveries lists the deliveries f selects, newest event first.
-func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+func (s *SQLite) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	if f.Status != "" && !f.Status.valid() {
 		return nil, fmt.Errorf("list deliveries: status %q, want pending, delivered or dead", f.Status)
 	}
@@ -714,7 +723,7 @@ FROM deliveries WHERE 1`
 }
 
 // Attempts lists the attempts f selects, newest first.
-func (s *Store) Attempts(ctx context.Context, f AttemptFilter) ([]AttemptLog, error) {
+func (s *SQLite) Attempts(ctx context.Context, f AttemptFilter) ([]AttemptLog, error) {
 	q := `
 SELECT id, destination, event_id, body_id, at, status, latency, error, response
 FROM attempts WHERE 1`
@@ -758,7 +767,7 @@ FROM attempts WHERE 1`
 // destination is queued now; an event id not in the outbox is
 // ErrUnknownEvent, and a destination the store does not know is created
 // (as by EnsureDestination at f.Now).
-func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
+func (s *SQLite) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	n, err := s.replay(ctx, f)
 	if err != nil {
 		return 0, fmt.Errorf("replay deliveries: %w", err)
@@ -766,7 +775,7 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	return n, nil
 }
 
-func (s *Store) replay(ctx context.Context, f ReplayFilter) (int64, error) {
+func (s *SQLite) replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	if f.EventID == "" && !f.Dead && f.Since.IsZero() {
 		return 0, errors.New("no event id, dead or since given")
 	}
@@ -835,14 +844,14 @@ WHERE 1`
 	return n, err
 }
 
-func (s *Store) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
+func (s *SQLite) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE destination = ? AND event_id = ?`, dest, eventID).Scan(&status)
 	return err == nil && status == string(StatusDead)
 }
 
 // Backlog returns the backlog of destination dest.
-func (s *Store) Backlog(ctx context.Context, dest string) (Backlog, error) {
+func (s *SQLite) Backlog(ctx context.Context, dest string) (Backlog, error) {
 	b := Backlog{Destination: dest}
 	var oldest, disabled sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `
@@ -866,7 +875,7 @@ FROM (SELECT ? AS name) AS n`, dest).Scan(&b.Pending, &b.Dead, &oldest, &disable
 
 // Backlogs returns the backlog of every destination the store knows,
 // sorted by name.
-func (s *Store) Backlogs(ctx context.Context) ([]Backlog, error) {
+func (s *SQLite) Backlogs(ctx context.Context) ([]Backlog, error) {
 	dests, err := s.Destinations(ctx)
 	if err != nil {
 		return nil, err
@@ -898,7 +907,7 @@ func (s *Store) Backlogs(ctx context.Context) ([]Backlog, error) {
 // or Unverified subscription keeps its row, and so its frozen position
 // holds back outbox pruning until the subscription is verified again (and
 // catches up) or deleted.
-func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
+func (s *SQLite) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	dests, err := s.Destinations(ctx)
 	if err != nil {
@@ -930,7 +939,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) 
 	return res, nil
 }
 
-func (s *Store) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
+func (s *SQLite) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
@@ -955,7 +964,7 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 
 // pruneEvents deletes outbox events detected before before, a seq range at
 // a time, up to the lowest fanout_seq of the destinations.
-func (s *Store) pruneEvents(ctx context.Context, before time.Time) (int64, error) {
+func (s *SQLite) pruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var upTo sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT min(fanout_seq) FROM destinations`).Scan(&upTo)
 	if err != nil {

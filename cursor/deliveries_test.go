@@ -14,7 +14,7 @@ import (
 
 // addEvents commits events to the outbox, each detected at detected, and
 // returns them with their seq.
-func addEvents(t testing.TB, s *Store, detected time.Time, evs ...Event) []Event {
+func addEvents(t testing.TB, s *SQLite, detected time.Time, evs ...Event) []Event {
 	t.Helper()
 	ctx := context.Background()
 	for i := range evs {
@@ -33,7 +33,7 @@ func addEvents(t testing.TB, s *Store, detected time.Time, evs ...Event) []Event
 	return evs
 }
 
-func delivery(t testing.TB, s *Store, dest, id string) Delivery {
+func delivery(t testing.TB, s *SQLite, dest, id string) Delivery {
 	t.Helper()
 	ds, err := s.Deliveries(context.Background(), DeliveryFilter{Destination: dest, EventID: id})
 	if err != nil {
@@ -45,7 +45,7 @@ func delivery(t testing.TB, s *Store, dest, id string) Delivery {
 	return ds[0]
 }
 
-func pendingIDs(t testing.TB, s *Store, q PendingQuery) []string {
+func pendingIDs(t testing.TB, s *SQLite, q PendingQuery) []string {
 	t.Helper()
 	ps, err := s.Pending(context.Background(), q)
 	if err != nil {
@@ -58,7 +58,7 @@ func pendingIDs(t testing.TB, s *Store, q PendingQuery) []string {
 	return out
 }
 
-func ensure(t testing.TB, s *Store, name string, since time.Time) DestinationState {
+func ensure(t testing.TB, s *SQLite, name string, since time.Time) DestinationState {
 	t.Helper()
 	st, err := s.EnsureDestination(context.Background(), name, since)
 	if err != nil {
@@ -67,7 +67,7 @@ func ensure(t testing.TB, s *Store, name string, since time.Time) DestinationSta
 	return st
 }
 
-func fanout(t testing.TB, s *Store, name string, now time.Time) int {
+func fanout(t testing.TB, s *SQLite, name string, now time.Time) int {
 	t.Helper()
 	n, err := s.Fanout(context.Background(), name, nil, now)
 	if err != nil {
@@ -333,7 +333,7 @@ func TestReplay(t *testing.T) {
 	now := t0.Add(24 * time.Hour)
 	// setup: a has e1 delivered, e2 dead, e3 pending with attempts; e4
 	// (detected later) dead; b has e1 dead.
-	setup := func(t *testing.T) *Store {
+	setup := func(t *testing.T) *SQLite {
 		s := openStore(t)
 		ensure(t, s, "a", time.Time{})
 		ensure(t, s, "b", time.Time{})

@@ -2,8 +2,8 @@
 // per resource, the watermark and cycle counters, the version of every
 // record seen, and the outbox of events waiting to be delivered.
 //
-// The store is written one transaction per fetched page ([Store.CommitPage])
-// and one at the end of a complete cycle ([Store.FinishCycle]), so a crash
+// The store is written one transaction per fetched page ([SQLite.CommitPage])
+// and one at the end of a complete cycle ([SQLite.FinishCycle]), so a crash
 // or a stop at any point leaves it at a page boundary: nothing is lost and
 // nothing is half-written.
 //

@@ -117,7 +117,7 @@ func storageError(err error) bool {
 
 // pipelineTx runs fn in a write transaction, as inTx, and notes its
 // outcome for kinds.
-func (s *Store) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ...writeKind) error {
+func (s *SQLite) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ...writeKind) error {
 	var seq uint64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		seq = s.health.next()
@@ -130,12 +130,12 @@ func (s *Store) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ..
 }
 
 // WriteErr returns an error naming every kind of pipeline write whose last
-// attempt failed for want of storage (see [Store.PingWrite] for why a
+// attempt failed for want of storage (see [SQLite.PingWrite] for why a
 // probe alone does not tell), or nil. A kind clears when its next write
 // succeeds: after space returns, at a resource's next page or a
 // destination's next delivery; or when its resource or destination goes
-// (see [Store.RetainResourceWrites] and [Store.DeleteDestination]).
-func (s *Store) WriteErr() error {
+// (see [SQLite.RetainResourceWrites] and [SQLite.DeleteDestination]).
+func (s *SQLite) WriteErr() error {
 	h := &s.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -153,14 +153,14 @@ func (s *Store) WriteErr() error {
 // RetainResourceWrites forgets the write failures of resources not in
 // resources: a resource taken out of the config writes no more, so its
 // last failure would never clear.
-func (s *Store) RetainResourceWrites(resources []string) {
+func (s *SQLite) RetainResourceWrites(resources []string) {
 	s.health.forget(func(k writeKind) bool {
 		return k.what == writeCommit && !slices.Contains(resources, k.subject)
 	})
 }
 
 // forgetDestinationWrites forgets the write failures of destination name.
-func (s *Store) forgetDestinationWrites(name string) {
+func (s *SQLite) forgetDestinationWrites(name string) {
 	s.health.forget(func(k writeKind) bool {
 		return (k.what == writeFanout || k.what == writeOutcomes) && k.subject == name
 	})

@@ -77,7 +77,7 @@ ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
 }
 
 // LastSeq is the greatest outbox seq, 0 when the outbox is empty.
-func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+func (s *SQLite) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM outbox`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read last event seq: %w", err)
@@ -90,7 +90,7 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 // *.deleted). It stops at the first error of fn and returns it as is.
 // Events committed while it runs are included if they sort after the
 // current position.
-func (s *Store) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
+func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
 	glob := strings.ContainsAny(f.Type, `*?[\`)
 	if glob {
 		if _, err := path.Match(f.Type, ""); err != nil {
@@ -142,7 +142,7 @@ FROM outbox WHERE seq > ?`
 	}
 }
 
-func (s *Store) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {
+func (s *SQLite) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 // ResourceState is what the store holds for resource; a resource it has
 // never seen has the zero state, with Resource set.
-func (s *Store) ResourceState(ctx context.Context, resource string) (ResourceState, error) {
+func (s *SQLite) ResourceState(ctx context.Context, resource string) (ResourceState, error) {
 	st := ResourceState{Resource: resource}
 	var wm, last int64
 	// One statement, so the counters and the count are of one moment.
@@ -28,7 +28,7 @@ FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`,
 
 // Resources is the state of every resource the store has a row for,
 // sorted by name.
-func (s *Store) Resources(ctx context.Context) ([]ResourceState, error) {
+func (s *SQLite) Resources(ctx context.Context) ([]ResourceState, error) {
 	rows, err := s.r.QueryContext(ctx, `
 SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes,
        coalesce(k.known, 0)
@@ -59,7 +59,7 @@ ORDER BY r.resource`)
 // InitResource sets the watermark of a resource that has not completed a
 // cycle and has no watermark yet (the configured start time); otherwise it
 // does nothing. Calling it at every start is safe.
-func (s *Store) InitResource(ctx context.Context, resource string, watermark time.Time) error {
+func (s *SQLite) InitResource(ctx context.Context, resource string, watermark time.Time) error {
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO resources (resource, watermark) VALUES (?1, ?2)
 ON CONFLICT (resource) DO UPDATE SET watermark = excluded.watermark
@@ -73,13 +73,20 @@ WHERE completed = 0 AND watermark = 0`,
 
 // BeginCycle counts a new cycle of resource and returns its number (1 for
 // the first). The number is committed before it is returned, so no two
-// cycles share one, even across restarts.
-func (s *Store) BeginCycle(ctx context.Context, resource string) (int64, error) {
+// cycles share one, even across restarts. lease must be the resource's
+// lease, held: otherwise nothing is written and the error wraps
+// ErrLeaseLost.
+func (s *SQLite) BeginCycle(ctx context.Context, resource string, lease Lease) (int64, error) {
 	var cycle int64
-	err := s.w.QueryRowContext(ctx, `
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkLease(ctx, tx, lease, ResourceLease(resource)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `
 INSERT INTO resources (resource, cycle) VALUES (?, 1)
 ON CONFLICT (resource) DO UPDATE SET cycle = cycle + 1
 RETURNING cycle`, resource).Scan(&cycle)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("begin cycle of %s: %w", resource, err)
 	}
@@ -89,7 +96,7 @@ RETURNING cycle`, resource).Scan(&cycle)
 // ResetResource sets the watermark of resource, backwards too; the zero
 // time forgets it. The records seen are kept, so a reset re-reads changes
 // without taking known records for new.
-func (s *Store) ResetResource(ctx context.Context, resource string, watermark time.Time) error {
+func (s *SQLite) ResetResource(ctx context.Context, resource string, watermark time.Time) error {
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO resources (resource, watermark) VALUES (?1, ?2)
 ON CONFLICT (resource) DO UPDATE SET watermark = excluded.watermark`,

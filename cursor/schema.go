@@ -134,4 +134,14 @@ CREATE TABLE health (
 	at INTEGER NOT NULL
 );
 `,
+	// 7: leases. One owner per resource and per destination; every write
+	// of their work checks the fence (lease.go).
+	`
+CREATE TABLE leases (
+	name       TEXT    NOT NULL PRIMARY KEY CHECK (name <> ''),
+	holder     TEXT    NOT NULL DEFAULT '',
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	fence      INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+`,
 }

@@ -28,7 +28,7 @@ const maxReaders = 4
 // pollhook than this one.
 var ErrSchemaTooNew = errors.New("state store schema is newer than this pollhook")
 
-// Store is pollhook's state in one SQLite file. Safe for concurrent use.
+// SQLite is pollhook's state in one SQLite file. Safe for concurrent use.
 //
 // Writes (InitResource, BeginCycle, CommitPage, FinishCycle, ResetResource)
 // go through a single connection, one transaction at a time: concurrent
@@ -36,7 +36,7 @@ var ErrSchemaTooNew = errors.New("state store schema is newer than this pollhook
 // with SQLITE_BUSY. Reads use a small pool of their own and see the last
 // committed state; they do not wait for a writer. Another process writing
 // the same file is waited for up to [BusyTimeout].
-type Store struct {
+type SQLite struct {
 	path string
 	dsn  string  // URI and parameters every connection shares
 	w    *sql.DB // the one writer connection
@@ -47,7 +47,7 @@ type Store struct {
 
 // Open opens the state store at path, creating the file and its parent
 // directory if missing, and brings its schema up to date.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string) (*SQLite, error) {
 	s, err := open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
@@ -55,7 +55,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, path string) (*Store, error) {
+func open(ctx context.Context, path string) (*SQLite, error) {
 	if path == "" {
 		return nil, errors.New("empty path")
 	}
@@ -79,7 +79,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, dsn: dsn, w: w}
+	s := &SQLite{path: path, dsn: dsn, w: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -118,7 +118,7 @@ func fileURI(path string) (string, error) {
 
 // migrate checks that the file is a pollhook store (or empty) and applies
 // the migrations it lacks, in one transaction.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *SQLite) migrate(ctx context.Context) error {
 	// journal_mode(WAL) in the DSN is applied as the connection opens; a
 	// file that is not SQLite fails there or here.
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -163,7 +163,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Close closes the store. Calls in flight may fail; calls after Close do.
-func (s *Store) Close() error {
+func (s *SQLite) Close() error {
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -176,11 +176,11 @@ func (s *Store) Close() error {
 }
 
 // Path is the file path the store was opened with.
-func (s *Store) Path() string { return s.path }
+func (s *SQLite) Path() string { return s.path }
 
 // Ping checks that the file can still be read. It does not wait for a
 // writer, so it suits a readiness probe.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *SQLite) Ping(ctx context.Context) error {
 	var v int
 	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("ping state store %s: %w", s.path, err)
@@ -191,9 +191,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // PingWrite checks that the store takes writes: it commits a one-row
 // write, so a read-only file or a lost lock shows here rather than at the
 // next page. A full disk may not: the row fits in space the file already
-// holds while a page of records does not; [Store.WriteErr] tells that.
+// holds while a page of records does not; [SQLite.WriteErr] tells that.
 // /readyz calls both.
-func (s *Store) PingWrite(ctx context.Context, now time.Time) error {
+func (s *SQLite) PingWrite(ctx context.Context, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?)
 ON CONFLICT (id) DO UPDATE SET at = excluded.at`, nanos(now))
@@ -207,14 +207,14 @@ ON CONFLICT (id) DO UPDATE SET at = excluded.at`, nanos(now))
 
 // Backup writes a consistent copy of the store to path (VACUUM INTO),
 // while writers go on. It fails if path exists. The copy opens with [Open].
-func (s *Store) Backup(ctx context.Context, path string) error {
+func (s *SQLite) Backup(ctx context.Context, path string) error {
 	if err := s.backup(ctx, path); err != nil {
 		return fmt.Errorf("back up state store to %s: %w", path, err)
 	}
 	return nil
 }
 
-func (s *Store) backup(ctx context.Context, path string) error {
+func (s *SQLite) backup(ctx context.Context, path string) error {
 	if _, err := os.Lstat(path); err == nil {
 		return os.ErrExist
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -264,3 +264,6 @@ func fromNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// Location is the store's file path.
+func (s *SQLite) Location() string { return s.path }

@@ -19,7 +19,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-func openStore(t testing.TB) *Store {
+func openStore(t testing.TB) *SQLite {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -42,7 +42,7 @@ func rec(id string, updated time.Time) SeenRecord {
 }
 
 // cycle runs one complete cycle that sees ids, as the poller does.
-func cycle(t testing.TB, s *Store, resource string, ids []string, f Finish) FinishResult {
+func cycle(t testing.TB, s *SQLite, resource string, ids []string, f Finish) FinishResult {
 	t.Helper()
 	ctx := context.Background()
 	n, err := s.BeginCycle(ctx, resource)
@@ -75,7 +75,7 @@ func ids(prefix string, n int) []string {
 	return out
 }
 
-func allEvents(t testing.TB, s *Store, f EventFilter) []Event {
+func allEvents(t testing.TB, s *SQLite, f EventFilter) []Event {
 	t.Helper()
 	var out []Event
 	if err := s.EachEvent(context.Background(), f, func(e Event) error {
@@ -95,7 +95,7 @@ func eventIDs(evs []Event) []string {
 	return out
 }
 
-func state(t testing.TB, s *Store, resource string) ResourceState {
+func state(t testing.TB, s *SQLite, resource string) ResourceState {
 	t.Helper()
 	st, err := s.ResourceState(context.Background(), resource)
 	if err != nil {
@@ -572,7 +572,7 @@ func TestFailedTransactionWritesNothing(t *testing.T) {
 	})
 }
 
-func assertEmpty(t *testing.T, s *Store, resource string) {
+func assertEmpty(t *testing.T, s *SQLite, resource string) {
 	t.Helper()
 	if st := state(t, s, resource); st.Known != 0 {
 		t.Errorf("%d records written by a failed transaction", st.Known)
@@ -964,7 +964,7 @@ func TestWriteErrForget(t *testing.T) {
 }
 
 // fullErr makes a real SQLITE_FULL: a page too large for max_page_count.
-func fullErr(t *testing.T, s *Store) error {
+func fullErr(t *testing.T, s *SQLite) error {
 	t.Helper()
 	ctx := context.Background()
 	defer diskFull(t, s)()
@@ -983,7 +983,7 @@ func fullErr(t *testing.T, s *Store) error {
 // diskFull makes the store's disk full: max_page_count at the current
 // size fails a growing write with SQLITE_FULL, as a full file system
 // does. The function returned gives the space back.
-func diskFull(t *testing.T, s *Store) (restore func()) {
+func diskFull(t *testing.T, s *SQLite) (restore func()) {
 	t.Helper()
 	ctx := context.Background()
 	var pages int64

@@ -113,7 +113,7 @@ func checkSubscription(s Subscription) error {
 // CreateSubscription stores a new subscription and returns it with its ID.
 // CreatedAt and UpdatedAt are kept as given. A key already stored is an
 // error.
-func (s *Store) CreateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
+func (s *SQLite) CreateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
 	if err := checkSubscription(sub); err != nil {
 		return Subscription{}, fmt.Errorf("create subscription %s: %w", sub.Key, err)
 	}
@@ -134,7 +134,7 @@ RETURNING `+subscriptionColumns,
 
 // Subscription returns the subscription whose key is key, or an error
 // wrapping ErrSubscriptionNotFound.
-func (s *Store) Subscription(ctx context.Context, key string) (Subscription, error) {
+func (s *SQLite) Subscription(ctx context.Context, key string) (Subscription, error) {
 	sub, err := scanSubscription(s.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrSubscriptionNotFound
@@ -147,7 +147,7 @@ func (s *Store) Subscription(ctx context.Context, key string) (Subscription, err
 
 // SubscriptionByID returns the subscription whose ID is id, or an error
 // wrapping ErrSubscriptionNotFound.
-func (s *Store) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
+func (s *SQLite) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
 	sub, err := scanSubscription(s.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrSubscriptionNotFound
@@ -160,7 +160,7 @@ func (s *Store) SubscriptionByID(ctx context.Context, id int64) (Subscription, e
 
 // Subscriptions returns every subscription, in the order they were
 // created.
-func (s *Store) Subscriptions(ctx context.Context) ([]Subscription, error) {
+func (s *SQLite) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
@@ -188,7 +188,7 @@ func (s *Store) Subscriptions(ctx context.Context) ([]Subscription, error) {
 // written and that error is returned as it is (unwrapped), so that a
 // caller can test for its own errors. The key and ID cannot be changed.
 // It returns the subscription as written.
-func (s *Store) UpdateSubscription(ctx context.Context, key string, change func(*Subscription) error) (Subscription, error) {
+func (s *SQLite) UpdateSubscription(ctx context.Context, key string, change func(*Subscription) error) (Subscription, error) {
 	var out Subscription
 	var changeErr error
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -234,7 +234,7 @@ WHERE id = ?`,
 
 // DeleteSubscription deletes the subscription whose key is key, or returns
 // an error wrapping ErrSubscriptionNotFound.
-func (s *Store) DeleteSubscription(ctx context.Context, key string) error {
+func (s *SQLite) DeleteSubscription(ctx context.Context, key string) error {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM subscriptions WHERE key = ?`, key)
 	if err == nil {
 		var n int64
@@ -263,7 +263,7 @@ type DeliverySummary struct {
 // DeliverySummary returns what the attempt log holds of the deliveries to
 // destination dest (a destination never attempted gives the zero
 // DeliverySummary). Attempts pruned from the log are forgotten.
-func (s *Store) DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error) {
+func (s *SQLite) DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error) {
 	var d DeliverySummary
 	var last, ok int64
 	err := s.r.QueryRowContext(ctx, `

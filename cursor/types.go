@@ -73,6 +73,9 @@ type SeenRecord struct {
 type Page struct {
 	Resource string
 	Cycle    int64
+	// Lease is the resource's lease: the page commits only while it is
+	// held with this fence.
+	Lease Lease
 	// Records are upserted with last_seen = Cycle.
 	Records []SeenRecord
 	// Touch are ids seen in this cycle whose record was not written (a
@@ -86,8 +89,10 @@ type Page struct {
 
 // Finish is what the last transaction of a complete cycle commits.
 type Finish struct {
-	Resource  string
-	Cycle     int64
+	Resource string
+	Cycle    int64
+	// Lease is the resource's lease, checked as for Page.
+	Lease     Lease
 	Watermark time.Time
 	// Snapshot asks for deletes: records whose last_seen is before Cycle.
 	Snapshot bool
