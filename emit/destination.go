@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,8 @@ type Destination struct {
 	key     []byte // Standard Webhooks signing key; nil sends no webhook-signature
 
 	client *http.Client
-	own    *http.Transport // the transport this Destination made, if any
+	given  http.RoundTripper // Options.Transport
+	own    *http.Transport   // the transport this Destination made, if any
 	now    func() time.Time
 	stdout io.Writer
 	to     Recipient // named in pipedrive bodies
@@ -176,6 +178,7 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		}
 	}
 
+	d.given = opts.Transport
 	rt := opts.Transport
 	if rt == nil {
 		d.own = http.DefaultTransport.(*http.Transport).Clone()
@@ -215,6 +218,13 @@ func redact(u *url.URL) string {
 		return c.String() + "?..."
 	}
 	return c.String()
+}
+
+// Same reports whether d and o deliver the same way: the same
+// configuration, recipient and transport. An engine keeps a destination
+// it is given again when it is the same.
+func (d *Destination) Same(o *Destination) bool {
+	return d == o || (reflect.DeepEqual(d.cfg, o.cfg) && d.to == o.to && d.given == o.given)
 }
 
 // Name returns the destination's configured name.

@@ -6,30 +6,22 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 )
 
-// Defaults and intervals of the delivery engine.
-const (
-	// DefaultDeliveredRetention is how long delivered deliveries and their
-	// attempts are kept.
-	DefaultDeliveredRetention = 7 * 24 * time.Hour
-	// DefaultDeadRetention is how long dead deliveries and their attempts
-	// are kept (and can be replayed).
-	DefaultDeadRetention = 30 * 24 * time.Hour
-	// PruneInterval is how often Run prunes the delivery log and outbox
-	// (and once when it starts).
-	PruneInterval = time.Hour
-	// RecheckInterval is the longest Run waits, when not woken, before it
-	// looks at the store again: for work another process queued (a replay,
-	// an enabled destination, events of `pollhook once`).
-	RecheckInterval = 30 * time.Second
-)
+// RecheckInterval is the longest a destination's loop waits, when not
+// woken, before it looks at the store again: for work another process
+// queued (a replay, an enabled destination, events of `pollhook once`)
+// and for a lease it does not hold.
+const RecheckInterval = 30 * time.Second
 
 // Bounds of the engine's own waits.
 const (
@@ -47,43 +39,48 @@ const (
 )
 
 // DeliveryStore is the state the engine delivers from and records to;
-// *cursor.Store implements it. Its methods must be safe for concurrent use.
+// every cursor.Store implements it. Its methods must be safe for
+// concurrent use.
 type DeliveryStore interface {
 	EnsureDestination(ctx context.Context, name string, since time.Time) (cursor.DestinationState, error)
 	Destination(ctx context.Context, name string) (cursor.DestinationState, error)
 	Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error)
 	Pending(ctx context.Context, q cursor.PendingQuery) ([]cursor.PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)
-	RecordOutcomes(ctx context.Context, outcomes []cursor.Outcome) error
+	RecordOutcomes(ctx context.Context, lease cursor.Lease, outcomes []cursor.Outcome) error
 	DisableDestination(ctx context.Context, name, reason string, at time.Time) error
-	Backlog(ctx context.Context, dest string) (cursor.Backlog, error)
-	Prune(ctx context.Context, o cursor.PruneOptions) (cursor.PruneResult, error)
 }
 
-var _ DeliveryStore = (*cursor.Store)(nil)
+var _ DeliveryStore = cursor.Store(nil)
+
+// Leaser tells which leases this process holds.
+type Leaser interface {
+	// Lease returns the lease named name while this process holds it.
+	Lease(name string) (cursor.Lease, bool)
+}
 
 // EngineOptions are what an Engine takes from its surroundings. Zero fields
-// get defaults.
+// get defaults, but for Leases.
 type EngineOptions struct {
+	// Leases says which destinations this process delivers to: one whose
+	// lease (cursor.DestinationLease) it does not hold is left to the
+	// process that does. Required.
+	Leases Leaser
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger gets delivery failures, recoveries, dead events and disabled
 	// destinations; nil discards them.
 	Logger *slog.Logger
-	// Metrics records attempts, latency and backlog; nil records nothing.
+	// Metrics records attempts and latency; nil records nothing.
 	Metrics *Metrics
 	// Rand returns a number in [0, 1) for the ±10% jitter of retry waits;
 	// nil means math/rand/v2.
 	Rand func() float64
-	// DeliveredRetention and DeadRetention are how long delivered and dead
-	// deliveries are kept; DefaultDeliveredRetention and
-	// DefaultDeadRetention when 0.
-	DeliveredRetention, DeadRetention time.Duration
 	// OnGone, when set, is called after a destination answered 410 Gone
-	// and was disabled (never for format pipedrive, which a 410 does not
-	// disable); OnDead after an event's last attempt failed. Both
-	// are called from the destination's loop, after the outcome is
-	// recorded: REST Hooks subscriptions become Inactive through them.
+	// and was disabled (never for a format whose 410 does not disable);
+	// OnDead after an event's last attempt failed. Both are called from
+	// the destination's loop, after the outcome is recorded: REST Hooks
+	// subscriptions become Inactive through them.
 	OnGone func(destination, reason string)
 	OnDead func(destination, eventID string)
 }
@@ -99,6 +96,9 @@ type StepResult struct {
 	Delivered, Failed, Dead int
 	// Disabled is how many destinations are disabled.
 	Disabled int
+	// Elsewhere is how many destinations another process delivers to
+	// (it holds their lease).
+	Elsewhere int
 	// Next is the earliest time a pending delivery of an enabled
 	// destination is due (or a held batch is to go); zero when none is
 	// pending.
@@ -112,6 +112,7 @@ func (r *StepResult) add(o StepResult) {
 	r.Failed += o.Failed
 	r.Dead += o.Dead
 	r.Disabled += o.Disabled
+	r.Elsewhere += o.Elsewhere
 	r.next(o.Next)
 }
 
@@ -122,52 +123,67 @@ func (r *StepResult) next(t time.Time) {
 	}
 }
 
-// Engine delivers the outbox to destinations, at least once: it queues
-// each new outbox event for every destination whose events globs match it,
-// sends due deliveries (batched, in order or not, as each destination is
-// configured), retries failures on the destination's schedule, disables a
-// destination that answers 410 Gone (except one of format pipedrive, for
-// which, as for Pipedrive itself, a 410 is a failure like any other), and
-// records every attempt in the store. Because the queue is in the store,
-// a restart resumes where it stopped; an event sent but not yet recorded
-// as delivered when the process stopped is sent again, with the same
-// webhook-id.
+// Engine delivers the outbox to a changing set of destinations, at least
+// once: it queues each new outbox event for every destination whose events
+// globs match it, sends due deliveries (batched, in order or not, as each
+// destination is configured), retries failures on the destination's
+// schedule, disables a destination that answers 410 Gone (unless its
+// format says otherwise), and records every attempt in the store. Because
+// the queue is in the store, a restart resumes where it stopped; an event
+// sent but not yet recorded as delivered when the process stopped is sent
+// again, with the same webhook-id.
 //
-// A destination first seen by the store receives the events detected from
-// the moment its Engine was made (see [cursor.Store.EnsureDestination]);
-// older ones can be replayed to it. A batch's max_wait counts from when its
-// oldest event was queued for the destination (by the first Step after
-// the event was committed); a retried batch does not wait again.
+// A destination is delivered to only while this process holds its lease
+// (see [EngineOptions.Leases]), and its outcomes are recorded under that
+// lease: two processes never both deliver to one destination, and one
+// that lost the lease records nothing (the new holder sends again).
 //
-// Step and Run may be called from several goroutines; the steps of one
-// destination never overlap.
+// [Engine.Set] changes the destinations while the engine runs: one added
+// starts at once, one removed stops after the requests it has in flight
+// are answered and recorded, one whose configuration changed takes the
+// new one at its next step; the others go on undisturbed. A destination
+// first seen by the store receives the events detected from the moment it
+// was added to the engine (see [cursor.Store.EnsureDestination]); older
+// ones can be replayed to it. A batch's max_wait counts from when its
+// oldest event was queued for the destination; a retried batch does not
+// wait again.
+//
+// Set, Step, Run and Notify may be called from several goroutines; the
+// steps of one destination never overlap.
 type Engine struct {
-	store   DeliveryStore
-	workers []*worker
-	now     func() time.Time
-	rand    func() float64
-	log     *slog.Logger
-	m       *Metrics
-	start   time.Time
-	keepOK  time.Duration
-	keepBad time.Duration
-	onGone  func(destination, reason string)
-	onDead  func(destination, eventID string)
+	store  DeliveryStore
+	leases Leaser
+	now    func() time.Time
+	rand   func() float64
+	log    *slog.Logger
+	m      *Metrics
+	onGone func(destination, reason string)
+	onDead func(destination, eventID string)
+
+	mu       sync.Mutex
+	workers  map[string]*worker
+	stopping map[string]*worker // removed, their loop perhaps still running
+	run      context.Context    // set while Run runs
+	loops    sync.WaitGroup     // destination loops started by Run or Set
 }
 
-// NewEngine returns an engine that delivers from store to dests. It does
-// not touch the store until the first Step or Run.
+// NewEngine returns an engine that delivers from store to dests (see Set).
+// It does not touch the store until the first Step or Run.
 func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *Engine {
 	e := &Engine{
-		store:   store,
-		now:     opts.Now,
-		rand:    opts.Rand,
-		log:     opts.Logger,
-		m:       opts.Metrics,
-		keepOK:  opts.DeliveredRetention,
-		keepBad: opts.DeadRetention,
-		onGone:  opts.OnGone,
-		onDead:  opts.OnDead,
+		store:    store,
+		leases:   opts.Leases,
+		now:      opts.Now,
+		rand:     opts.Rand,
+		log:      opts.Logger,
+		m:        opts.Metrics,
+		onGone:   opts.OnGone,
+		onDead:   opts.OnDead,
+		workers:  map[string]*worker{},
+		stopping: map[string]*worker{},
+	}
+	if e.leases == nil {
+		panic("emit.NewEngine: EngineOptions.Leases is required")
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -178,49 +194,78 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	if e.keepOK <= 0 {
-		e.keepOK = DefaultDeliveredRetention
-	}
-	if e.keepBad <= 0 {
-		e.keepBad = DefaultDeadRetention
-	}
-	e.start = e.now()
-	for _, d := range dests {
-		cfg := d.Config()
-		w := &worker{
-			e:        e,
-			d:        d,
-			cfg:      cfg,
-			name:     d.Name(),
-			log:      e.log.With("destination", d.Name()),
-			wake:     make(chan struct{}, 1),
-			batch:    max(cfg.Batch.MaxEvents, 1),
-			inFlight: max(cfg.MaxInFlight, 1),
-			ordered:  cfg.Ordering == config.OrderingOrdered,
-			keap:     cfg.Format == config.FormatKeap,
-			// Pipedrive treats a 410 like any other failure: its webhooks
-			// are removed only after days without a success.
-			goneDisables: cfg.Format != FormatPipedrive,
-		}
-		if w.keap {
-			w.batch = min(w.batch, KeapMaxKeys)
-		}
-		for _, s := range cfg.Retry.Schedule {
-			w.maxStep = max(w.maxStep, s.D())
-		}
-		e.workers = append(e.workers, w)
-	}
+	e.Set(dests)
 	return e
 }
 
-// Notify wakes Run's destinations to look for new events now: call it
-// after a poll committed events. It never blocks.
-func (e *Engine) Notify() {
-	for _, w := range e.workers {
-		select {
-		case w.wake <- struct{}{}:
-		default:
+// Set makes dests the engine's destinations, matched by name: a new name
+// is added, a name no longer in dests is removed, and a destination whose
+// configuration (or transport, or recipient) differs replaces the one of
+// its name. The engine owns the destinations it is given: it closes them
+// when they are removed or replaced, and drops (closes) one that equals
+// the destination it already has. Names must be unique.
+func (e *Engine) Set(dests []*Destination) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keep := make(map[string]bool, len(dests))
+	for _, d := range dests {
+		name := d.Name()
+		keep[name] = true
+		if w, ok := e.workers[name]; ok {
+			w.setDestination(d)
+			continue
 		}
+		w := e.newWorker(d)
+		if old := e.stopping[name]; old != nil {
+			delete(e.stopping, name)
+			w.prev = old
+		}
+		e.workers[name] = w
+		if e.run != nil {
+			e.startLocked(w)
+		}
+	}
+	for name, w := range e.workers {
+		if keep[name] {
+			continue
+		}
+		delete(e.workers, name)
+		if w.remove() {
+			e.stopping[name] = w
+		}
+		e.m.forget(name)
+	}
+}
+
+// Destinations returns the names of the engine's destinations, sorted.
+func (e *Engine) Destinations() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.workers))
+	for n := range e.workers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// current returns the workers, for a pass over all of them.
+func (e *Engine) current() []*worker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		out = append(out, w)
+	}
+	return out
+}
+
+// Notify wakes the destinations' loops to look for new events now: call
+// it after a poll committed events, or after a lease was taken. It never
+// blocks.
+func (e *Engine) Notify() {
+	for _, w := range e.current() {
+		w.poke()
 	}
 }
 
@@ -231,15 +276,12 @@ func (e *Engine) Notify() {
 // time something is due next. The errors of the destinations whose pass
 // failed on the store are joined; the others' work is done and counted.
 func (e *Engine) Step(ctx context.Context) (StepResult, error) {
-	results := make([]StepResult, len(e.workers))
-	errs := make([]error, len(e.workers))
+	workers := e.current()
+	results := make([]StepResult, len(workers))
+	errs := make([]error, len(workers))
 	var wg sync.WaitGroup
-	for i, w := range e.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], _, errs[i] = w.step(ctx)
-		}()
+	for i, w := range workers {
+		wg.Go(func() { results[i], _, errs[i] = w.step(ctx) })
 	}
 	wg.Wait()
 	var res StepResult
@@ -249,76 +291,119 @@ func (e *Engine) Step(ctx context.Context) (StepResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// Run delivers until ctx is done, then returns nil. Each destination has
-// its own loop, so a slow or failing destination never holds up another:
-// it steps, then waits for its next due time, a batch's max_wait, a
-// Notify, or at most RecheckInterval. A failure of the store is logged
-// once and retried with a growing wait. The delivery log and outbox are
-// pruned when Run starts and every PruneInterval. When ctx is done,
-// requests in flight are cancelled; their events stay pending and are
-// sent again by the next run.
+// Run delivers until ctx is done, then returns nil once every
+// destination's loop has stopped. Each destination has its own loop, so a
+// slow or failing destination never holds up another: it steps, then
+// waits for its next due time, a batch's max_wait, a Notify, or at most
+// RecheckInterval. A failure of the store is logged once and retried with
+// a growing wait. When ctx is done, requests in flight are cancelled;
+// their events stay pending and are sent again by the next run.
+// Destinations added by Set while Run runs start at once.
 func (e *Engine) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		e.pruneLoop(ctx)
-	}()
-	for _, w := range e.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(ctx)
-		}()
+	e.mu.Lock()
+	if e.run != nil {
+		e.mu.Unlock()
+		return errors.New("emit: Engine.Run called twice")
 	}
-	wg.Wait()
+	e.run = ctx
+	for _, w := range e.workers {
+		e.startLocked(w)
+	}
+	e.mu.Unlock()
+	<-ctx.Done()
+	e.mu.Lock()
+	e.run = nil
+	e.mu.Unlock()
+	e.loops.Wait()
 	return nil
 }
 
-// Prune deletes delivered and dead deliveries older than their retention,
-// and the outbox events no destination needs any more (see
-// [cursor.Store.Prune]).
-func (e *Engine) Prune(ctx context.Context) (cursor.PruneResult, error) {
-	return e.store.Prune(ctx, cursor.PruneOptions{
-		Now: e.now(), DeliveredRetention: e.keepOK, DeadRetention: e.keepBad,
-	})
+// startLocked starts w's loop under Run's context. e.mu is held.
+func (e *Engine) startLocked(w *worker) {
+	ctx := e.run
+	w.done = make(chan struct{})
+	e.loops.Add(1)
+	go func() {
+		defer e.loops.Done()
+		defer close(w.done)
+		if w.prev != nil && w.prev.done != nil {
+			// A worker of the same name, removed earlier, finishes
+			// first: one destination never has two loops.
+			select {
+			case <-w.prev.done:
+			case <-ctx.Done():
+				return
+			}
+			w.prev = nil
+		}
+		w.loop(ctx)
+	}()
 }
 
-func (e *Engine) pruneLoop(ctx context.Context) {
-	for {
-		res, err := e.Prune(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.log.Warn("prune delivery log", "error", err)
-		case res != cursor.PruneResult{}:
-			e.log.Info("pruned delivery log", "delivered", res.Delivered, "dead", res.Dead, "events", res.Events)
-		}
-		t := time.NewTimer(PruneInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+// Close closes every destination of the engine (their files and idle
+// connections). Call it after Run has returned and no Step runs.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, w := range e.workers {
+		delete(e.workers, name)
+		w.closeDestinations()
 	}
 }
 
-// worker delivers to one destination.
-type worker struct {
-	e        *Engine
+// target is a destination with what the engine derives from its
+// configuration.
+type target struct {
 	d        *Destination
 	cfg      *config.Destination
-	name     string
-	log      *slog.Logger
-	wake     chan struct{}
 	batch    int // events a request
 	inFlight int
 	ordered  bool
-	keap     bool
+	// oneType is true when a body holds events of one type (keap).
+	oneType bool
 	// goneDisables is true when a 410 Gone disables the destination;
 	// false for format pipedrive, where a 410 is an ordinary failure.
 	goneDisables bool
 	maxStep      time.Duration // the largest step of the retry schedule
+}
+
+func newTarget(d *Destination) *target {
+	cfg := d.Config()
+	t := &target{
+		d:        d,
+		cfg:      cfg,
+		batch:    max(cfg.Batch.MaxEvents, 1),
+		inFlight: max(cfg.MaxInFlight, 1),
+		ordered:  cfg.Ordering == config.OrderingOrdered,
+		oneType:  cfg.Format == config.FormatKeap,
+		// Pipedrive treats a 410 like any other failure: its webhooks
+		// are removed only after days without a success.
+		goneDisables: cfg.Format != FormatPipedrive,
+	}
+	if t.oneType {
+		t.batch = min(t.batch, KeapMaxKeys)
+	}
+	for _, s := range cfg.Retry.Schedule {
+		t.maxStep = max(t.maxStep, s.D())
+	}
+	return t
+}
+
+// worker delivers to one destination.
+type worker struct {
+	e     *Engine
+	name  string
+	lease string // the name of its lease
+	log   *slog.Logger
+	added time.Time // when the engine got the destination
+	wake  chan struct{}
+	quit  chan struct{} // closed when the destination is removed
+	done  chan struct{} // closed when the loop has returned; nil until it starts
+	prev  *worker       // a removed worker of the same name to wait for
+
+	tmu  sync.Mutex
+	t    *target // the destination in use
+	next *target // a replacement, taken at the next step
 
 	mu      sync.Mutex // held by a step
 	ensured bool
@@ -326,6 +411,97 @@ type worker struct {
 	smu      sync.Mutex // guards the fields below, which a step's requests share
 	disabled bool       // as last seen in the store, or since a 410
 	failing  int        // failed requests in the current streak
+}
+
+// newWorker returns the worker of d. e.mu is held.
+func (e *Engine) newWorker(d *Destination) *worker {
+	w := &worker{
+		e:     e,
+		name:  d.Name(),
+		lease: cursor.DestinationLease(d.Name()),
+		log:   e.log.With("destination", d.Name()),
+		added: e.now(),
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		t:     newTarget(d),
+	}
+	return w
+}
+
+// setDestination gives w the destination d, at its next step, unless d
+// is the same as the one it has.
+func (w *worker) setDestination(d *Destination) {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	cur := w.t
+	if w.next != nil {
+		cur = w.next
+	}
+	if cur.d == d {
+		return
+	}
+	if cur.d.Same(d) {
+		d.Close()
+		return
+	}
+	if w.next != nil {
+		w.next.d.Close()
+	}
+	w.next = newTarget(d)
+	w.poke()
+}
+
+// target returns the destination a step uses, taking a replacement: no
+// step runs while it is called (w.mu is held), so the old one is closed.
+func (w *worker) target() *target {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	if w.next != nil {
+		w.t.d.Close()
+		w.t, w.next = w.next, nil
+		w.log.Info("destination changed: its new configuration applies from now")
+	}
+	return w.t
+}
+
+// remove stops w: its loop ends after the step in hand (which starts no
+// new request), and its destinations are closed then; running reports
+// such a loop. A worker whose loop never started is closed at once.
+func (w *worker) remove() (running bool) {
+	close(w.quit)
+	if w.done != nil {
+		return true
+	}
+	w.mu.Lock() // a Step in hand finishes first
+	defer w.mu.Unlock()
+	w.closeDestinations()
+	return false
+}
+
+func (w *worker) removed() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) closeDestinations() {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	w.t.d.Close()
+	if w.next != nil {
+		w.next.d.Close()
+		w.next = nil
+	}
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // setDisabled notes whether the destination is disabled and reports
@@ -356,33 +532,49 @@ func (t *tally) update(f func(r *StepResult)) {
 	f(&t.r)
 }
 
+// pass is one step's view of its destination: what it sends to and under
+// which lease it records.
+type pass struct {
+	*target
+	lease cursor.Lease
+}
+
 // step is one pass over the destination: fan out, send what is due,
-// record. disabled reports whether the destination is disabled.
+// record. disabled reports whether the destination is disabled. A
+// destination whose lease this process does not hold is left alone
+// (res.Elsewhere is 1).
 func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.removed() {
+		return res, false, nil
+	}
+	lease, ok := w.e.leases.Lease(w.lease)
+	if !ok {
+		res.Elsewhere = 1
+		return res, false, nil
+	}
+	p := &pass{target: w.target(), lease: lease}
 	st, err := w.state(ctx)
 	if err != nil {
 		return res, false, err
 	}
-	if res.Queued, err = w.e.store.Fanout(ctx, w.name, w.d.Matches, w.e.now()); err != nil {
+	if res.Queued, err = w.e.store.Fanout(ctx, w.name, p.d.Matches, w.e.now()); err != nil {
 		return res, st.Disabled(), err
 	}
 	if st.Disabled() {
 		res.Disabled = 1
-		w.updateBacklog(ctx)
 		return res, true, nil
 	}
 	t := &tally{r: res}
-	if w.ordered {
-		err = w.sendOrdered(ctx, t)
+	if p.ordered {
+		err = w.sendOrdered(ctx, p, t)
 	} else {
-		err = w.sendUnordered(ctx, t)
+		err = w.sendUnordered(ctx, p, t)
 	}
 	t.mu.Lock()
 	res = t.r
 	t.mu.Unlock()
-	w.updateBacklog(ctx)
 	if w.isDisabled() {
 		res.Disabled, res.Next = 1, time.Time{}
 		return res, true, err
@@ -396,7 +588,7 @@ func (w *worker) state(ctx context.Context) (cursor.DestinationState, error) {
 	var st cursor.DestinationState
 	var err error
 	if !w.ensured {
-		st, err = w.e.store.EnsureDestination(ctx, w.name, w.e.start)
+		st, err = w.e.store.EnsureDestination(ctx, w.name, w.added)
 		w.ensured = err == nil
 	} else {
 		st, err = w.e.store.Destination(ctx, w.name)
@@ -411,33 +603,15 @@ func (w *worker) state(ctx context.Context) (cursor.DestinationState, error) {
 	case changed:
 		w.log.Info("destination enabled")
 	}
-	w.e.m.setDisabled(w.name, st.Disabled())
 	return st, nil
-}
-
-// updateBacklog sets the backlog gauges. A failure is left to the next
-// step.
-func (w *worker) updateBacklog(ctx context.Context) {
-	if w.e.m == nil {
-		return
-	}
-	b, err := w.e.store.Backlog(ctx, w.name)
-	if err != nil {
-		return
-	}
-	var age time.Duration
-	if !b.OldestPending.IsZero() {
-		age = w.e.now().Sub(b.OldestPending)
-	}
-	w.e.m.setBacklog(w.name, b.Pending, age)
 }
 
 // sendOrdered sends the head of the queue, a batch at a time, one request
 // at a time: an event goes only after every earlier one was delivered or
 // died.
-func (w *worker) sendOrdered(ctx context.Context, t *tally) error {
-	for ctx.Err() == nil {
-		head, err := w.e.store.Pending(ctx, cursor.PendingQuery{Destination: w.name, Limit: w.batch})
+func (w *worker) sendOrdered(ctx context.Context, p *pass, t *tally) error {
+	for ctx.Err() == nil && !w.removed() {
+		head, err := w.e.store.Pending(ctx, cursor.PendingQuery{Destination: w.name, Limit: p.batch})
 		if err != nil {
 			return err
 		}
@@ -450,16 +624,16 @@ func (w *worker) sendOrdered(ctx context.Context, t *tally) error {
 			return nil
 		}
 		n := 1
-		for n < len(head) && !head[n].NextAt.After(now) && (!w.keap || head[n].Event.Type == head[0].Event.Type) {
+		for n < len(head) && !head[n].NextAt.After(now) && (!p.oneType || head[n].Event.Type == head[0].Event.Type) {
 			n++
 		}
 		// A batch cut short by a later due time or another type goes now;
 		// one that holds all that is pending may wait to fill.
-		if until, hold := w.hold(head[:n], n == len(head), now); hold {
+		if until, hold := p.hold(head[:n], n == len(head), now); hold {
 			t.update(func(r *StepResult) { r.next(until) })
 			return nil
 		}
-		gone, err := w.send(ctx, head[:n], t)
+		gone, err := w.send(ctx, p, head[:n], t)
 		if err != nil || gone {
 			return err
 		}
@@ -468,26 +642,20 @@ func (w *worker) sendOrdered(ctx context.Context, t *tally) error {
 }
 
 // sendUnordered sends every due delivery, max_in_flight requests at a
-// time, reading them a page at a time in seq order.
-func (w *worker) sendUnordered(ctx context.Context, t *tally) error {
-	page := max(minPage, 2*w.inFlight*w.batch)
-	page = max(w.batch, min(page, maxPage)/w.batch*w.batch)
+// time, reading them a page at a time in seq order. A removed destination
+// starts no new request.
+func (w *worker) sendUnordered(ctx context.Context, p *pass, t *tally) error {
+	page := max(minPage, 2*p.inFlight*p.batch)
+	page = max(p.batch, min(page, maxPage)/p.batch*p.batch)
 	now := w.e.now()
 
-	sem := make(chan struct{}, w.inFlight)
-	var wg sync.WaitGroup
-	var gone atomic.Bool
-	var errMu sync.Mutex
-	var sendErr error
-	failed := func() bool {
-		errMu.Lock()
-		defer errMu.Unlock()
-		return sendErr != nil
-	}
+	var g errgroup.Group
+	g.SetLimit(p.inFlight)
+	var stop atomic.Bool // a 410, or a failure to record
 	var after int64
 	var err error
 loop:
-	for ctx.Err() == nil && !gone.Load() && !failed() {
+	for ctx.Err() == nil && !stop.Load() && !w.removed() {
 		var due []cursor.PendingDelivery
 		due, err = w.e.store.Pending(ctx, cursor.PendingQuery{Destination: w.name, Due: now, AfterSeq: after, Limit: page})
 		if err != nil || len(due) == 0 {
@@ -495,45 +663,35 @@ loop:
 		}
 		after = due[len(due)-1].Event.Seq
 		last := len(due) < page
-		for _, b := range w.group(due) {
+		for _, b := range p.group(due) {
 			// Only the last page's partial batches may wait to fill: on
 			// other pages, more is due than a wait would gather.
-			if last && len(b) < w.batch {
-				if until, hold := w.hold(b, true, now); hold {
+			if last && len(b) < p.batch {
+				if until, hold := p.hold(b, true, now); hold {
 					t.update(func(r *StepResult) { r.next(until) })
 					continue
 				}
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if ctx.Err() != nil || stop.Load() || w.removed() {
 				break loop
 			}
-			if gone.Load() || failed() {
-				<-sem
-				break loop
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				g, err := w.send(ctx, b, t)
-				if g {
-					gone.Store(true)
+			g.Go(func() error {
+				if stop.Load() || w.removed() {
+					return nil
 				}
-				if err != nil {
-					errMu.Lock()
-					sendErr = errors.Join(sendErr, err)
-					errMu.Unlock()
+				gone, err := w.send(ctx, p, b, t)
+				if gone || err != nil {
+					stop.Store(true)
 				}
-			}()
+				return err
+			})
 		}
 		if last {
 			break
 		}
 	}
-	wg.Wait()
-	if err == nil && sendErr == nil && !gone.Load() && ctx.Err() == nil {
+	sendErr := g.Wait()
+	if err == nil && sendErr == nil && !stop.Load() && ctx.Err() == nil {
 		next, ok, nerr := w.e.store.NextDue(ctx, w.name, now)
 		if nerr != nil {
 			return nerr
@@ -546,26 +704,26 @@ loop:
 }
 
 // group splits due deliveries, in seq order, into batches of up to
-// w.batch; for format keap, a batch holds one event type.
-func (w *worker) group(due []cursor.PendingDelivery) [][]cursor.PendingDelivery {
+// p.batch; for format keap, a batch holds one event type.
+func (p *target) group(due []cursor.PendingDelivery) [][]cursor.PendingDelivery {
 	var out [][]cursor.PendingDelivery
-	if !w.keap {
+	if !p.oneType {
 		for len(due) > 0 {
-			n := min(w.batch, len(due))
+			n := min(p.batch, len(due))
 			out = append(out, due[:n:n])
 			due = due[n:]
 		}
 		return out
 	}
 	open := map[string]int{} // type → index in out of its batch being filled
-	for _, p := range due {
-		i, ok := open[p.Event.Type]
-		if !ok || len(out[i]) == w.batch {
+	for _, d := range due {
+		i, ok := open[d.Event.Type]
+		if !ok || len(out[i]) == p.batch {
 			i = len(out)
 			out = append(out, nil)
-			open[p.Event.Type] = i
+			open[d.Event.Type] = i
 		}
-		out[i] = append(out[i], p)
+		out[i] = append(out[i], d)
 	}
 	return out
 }
@@ -574,18 +732,18 @@ func (w *worker) group(due []cursor.PendingDelivery) [][]cursor.PendingDelivery 
 // until when: a batch of fewer than max_events that has all there is
 // (whole), none of it tried before, waits until its oldest event has
 // waited batch.max_wait.
-func (w *worker) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (time.Time, bool) {
-	wait := w.cfg.Batch.MaxWait.D()
-	if !whole || len(b) >= w.batch || wait <= 0 {
+func (p *target) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (time.Time, bool) {
+	wait := p.cfg.Batch.MaxWait.D()
+	if !whole || len(b) >= p.batch || wait <= 0 {
 		return time.Time{}, false
 	}
 	oldest := b[0].NextAt
-	for _, p := range b {
-		if p.Attempts > 0 {
+	for _, d := range b {
+		if d.Attempts > 0 {
 			return time.Time{}, false
 		}
-		if p.NextAt.Before(oldest) {
-			oldest = p.NextAt
+		if d.NextAt.Before(oldest) {
+			oldest = d.NextAt
 		}
 	}
 	until := oldest.Add(wait)
@@ -596,16 +754,16 @@ func (w *worker) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (ti
 // reports a 410, which disabled the destination. A request cut short
 // because ctx is done is not recorded: its events stay pending as they
 // were.
-func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *tally) (gone bool, err error) {
+func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelivery, t *tally) (gone bool, err error) {
 	events := make([]cursor.Event, len(batch))
-	for i, p := range batch {
-		events[i] = p.Event
+	for i, d := range batch {
+		events[i] = d.Event
 	}
-	a := w.d.Send(ctx, events)
+	a := p.d.Send(ctx, events)
 	if a.Err != nil && ctx.Err() != nil {
 		return false, nil
 	}
-	gone = a.Gone && w.goneDisables
+	gone = a.Gone && p.goneDisables
 	now := w.e.now()
 	w.e.m.observeLatency(w.name, a.Latency)
 
@@ -620,20 +778,20 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	// together and go again as the same batch, under the same webhook-id.
 	var retryAt time.Time
 	if !a.OK() && !gone {
-		retryAt = w.retryAt(batch, now, a.RetryAfter)
+		retryAt = w.retryAt(p, batch, now, a.RetryAfter)
 	}
 	outcomes := make([]cursor.Outcome, len(batch))
 	var delivered, failed, dead []string
-	for i, p := range batch {
+	for i, d := range batch {
 		o := base
-		o.EventID = p.Event.ID
+		o.EventID = d.Event.ID
 		switch {
 		case a.OK():
 			o.Status, o.Counted = cursor.StatusDelivered, true
 			delivered = append(delivered, o.EventID)
 		case gone:
 			o.Status = cursor.StatusPending // not counted: it waits for the destination to be enabled
-		case p.Attempts+1 > len(w.cfg.Retry.Schedule):
+		case d.Attempts+1 > len(p.cfg.Retry.Schedule):
 			o.Status, o.Counted = cursor.StatusDead, true
 			dead = append(dead, o.EventID)
 		default:
@@ -653,7 +811,7 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 			return true, fmt.Errorf("disable destination %s: %w", w.name, err)
 		}
 	}
-	if err := w.e.store.RecordOutcomes(rctx, outcomes); err != nil {
+	if err := w.e.store.RecordOutcomes(rctx, p.lease, outcomes); err != nil {
 		return gone, fmt.Errorf("record delivery to %s: %w", w.name, err)
 	}
 
@@ -672,7 +830,6 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 		w.succeeded()
 	case gone:
 		m.attempt(w.name, OutcomeGone, len(batch))
-		m.setDisabled(w.name, true)
 		if w.setDisabled(true) {
 			w.log.Warn("destination answered 410 gone and is disabled: nothing is sent to it until it is enabled again",
 				"event_id", a.BodyID, "error", base.Error)
@@ -682,7 +839,7 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 	}
 	for _, id := range dead {
 		w.log.Warn("event dead after its last delivery attempt", "event_id", id,
-			"attempts", len(w.cfg.Retry.Schedule)+1, "status", a.Status, "error", base.Error)
+			"attempts", len(p.cfg.Retry.Schedule)+1, "status", a.Status, "error", base.Error)
 		if w.e.onDead != nil {
 			w.e.onDead(w.name, id)
 		}
@@ -697,11 +854,11 @@ func (w *worker) send(ctx context.Context, batch []cursor.PendingDelivery, t *ta
 // pending are tried again: one time for all of them, after the wait that
 // follows the first of them to stay pending (the first event, unless that
 // one died). Each event still dies by its own attempt count.
-func (w *worker) retryAt(batch []cursor.PendingDelivery, now time.Time, retryAfter time.Duration) time.Time {
-	steps := len(w.cfg.Retry.Schedule)
-	for _, p := range batch {
-		if p.Attempts+1 <= steps {
-			return now.Add(w.retryWait(p.Attempts+1, retryAfter))
+func (w *worker) retryAt(p *pass, batch []cursor.PendingDelivery, now time.Time, retryAfter time.Duration) time.Time {
+	steps := len(p.cfg.Retry.Schedule)
+	for _, d := range batch {
+		if d.Attempts+1 <= steps {
+			return now.Add(w.retryWait(p, d.Attempts+1, retryAfter))
 		}
 	}
 	return time.Time{} // every event died
@@ -710,11 +867,11 @@ func (w *worker) retryAt(batch []cursor.PendingDelivery, now time.Time, retryAft
 // retryWait is the wait after the attempts-th failed attempt: the
 // schedule's step with ±10% jitter, or longer when the receiver asked so
 // with Retry-After (at most the schedule's largest step).
-func (w *worker) retryWait(attempts int, retryAfter time.Duration) time.Duration {
-	step := w.cfg.Retry.Schedule[attempts-1].D()
+func (w *worker) retryWait(p *pass, attempts int, retryAfter time.Duration) time.Duration {
+	step := p.cfg.Retry.Schedule[attempts-1].D()
 	wait := time.Duration(float64(step) * (0.9 + 0.2*w.e.rand()))
 	if retryAfter > wait {
-		wait = max(wait, min(retryAfter, w.maxStep))
+		wait = max(wait, min(retryAfter, p.maxStep))
 	}
 	return wait
 }
@@ -744,16 +901,24 @@ func (w *worker) succeeded() {
 	}
 }
 
-// run is the loop of one destination in Run.
-func (w *worker) run(ctx context.Context) {
+// loop is the loop of one destination in Run: it steps until ctx is done
+// or the destination is removed.
+func (w *worker) loop(ctx context.Context) {
+	defer w.closeDestinations()
 	var backoff time.Duration
 	for {
 		res, disabled, err := w.step(ctx)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || w.removed() {
 			return
 		}
 		var wait time.Duration
 		switch {
+		case errors.Is(err, cursor.ErrLeaseLost):
+			// Another process took the destination over: its lease
+			// ended while this one was away. The new holder sends what
+			// was not recorded, with the same ids.
+			w.log.Info("delivery lease lost: another process delivers to this destination now", "error", err)
+			wait = RecheckInterval
 		case err != nil:
 			if backoff == 0 {
 				w.log.Error("delivery stopped by a state store error; retrying", "error", err)
@@ -778,6 +943,9 @@ func (w *worker) run(ctx context.Context) {
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-w.quit:
 			timer.Stop()
 			return
 		case <-w.wake:

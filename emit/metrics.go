@@ -1,9 +1,12 @@
 package emit
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pollhook/pollhook/cursor"
 )
 
 // Outcomes of a delivery attempt, the outcome label of
@@ -20,9 +23,6 @@ const (
 type Metrics struct {
 	attempts *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	backlog  *prometheus.GaugeVec
-	oldest   *prometheus.GaugeVec
-	disabled *prometheus.GaugeVec
 }
 
 // NewMetrics registers the delivery metrics with reg (none when reg is nil)
@@ -31,9 +31,10 @@ type Metrics struct {
 //	pollhook_delivery_attempts_total{destination,outcome}  counter, one per event per attempt;
 //	                                                       outcome delivered|failed|gone|dead
 //	pollhook_delivery_latency_seconds{destination}        histogram, one per request
-//	pollhook_outbox_backlog{destination}                  gauge, pending deliveries
-//	pollhook_outbox_oldest_pending_seconds{destination}   gauge, age of the oldest pending delivery
-//	pollhook_destination_disabled{destination}            gauge, 1 while disabled (after a 410)
+//
+// The series of a destination removed from the engine are removed with it.
+// The backlog gauges are read from the store when scraped: see
+// NewBacklogCollector.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,21 +46,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from sending a delivery request to its response, by destination.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"destination"}),
-		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pollhook_outbox_backlog",
-			Help: "Events waiting to be delivered to a destination (pending deliveries).",
-		}, []string{"destination"}),
-		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pollhook_outbox_oldest_pending_seconds",
-			Help: "Age of the oldest pending delivery of a destination; 0 when none is pending.",
-		}, []string{"destination"}),
-		disabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pollhook_destination_disabled",
-			Help: "1 while a destination is disabled (it answered 410 Gone), else 0.",
-		}, []string{"destination"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.latency, m.backlog, m.oldest, m.disabled)
+		reg.MustRegister(m.attempts, m.latency)
 	}
 	return m
 }
@@ -78,21 +67,86 @@ func (m *Metrics) observeLatency(dest string, d time.Duration) {
 	m.latency.WithLabelValues(dest).Observe(d.Seconds())
 }
 
-func (m *Metrics) setBacklog(dest string, pending int64, oldest time.Duration) {
+// forget removes the series of dest.
+func (m *Metrics) forget(dest string) {
 	if m == nil {
 		return
 	}
-	m.backlog.WithLabelValues(dest).Set(float64(pending))
-	m.oldest.WithLabelValues(dest).Set(max(oldest, 0).Seconds())
+	m.attempts.DeletePartialMatch(prometheus.Labels{"destination": dest})
+	m.latency.DeletePartialMatch(prometheus.Labels{"destination": dest})
 }
 
-func (m *Metrics) setDisabled(dest string, disabled bool) {
-	if m == nil {
+// BacklogStore is what the backlog collector reads; every cursor.Store
+// implements it.
+type BacklogStore interface {
+	Backlogs(ctx context.Context) ([]cursor.Backlog, error)
+}
+
+// backlogTimeout bounds the store read of one scrape.
+const backlogTimeout = 5 * time.Second
+
+var (
+	backlogDesc = prometheus.NewDesc("pollhook_outbox_backlog",
+		"Events waiting to be delivered to a destination (pending deliveries).", []string{"destination"}, nil)
+	oldestDesc = prometheus.NewDesc("pollhook_outbox_oldest_pending_seconds",
+		"Age of the oldest pending delivery of a destination; 0 when none is pending.", []string{"destination"}, nil)
+	deadDesc = prometheus.NewDesc("pollhook_outbox_dead",
+		"Deliveries of a destination that failed their last attempt and wait for a replay.", []string{"destination"}, nil)
+	disabledDesc = prometheus.NewDesc("pollhook_destination_disabled",
+		"1 while a destination is disabled (it answered 410 Gone), else 0.", []string{"destination"}, nil)
+)
+
+type backlogCollector struct {
+	store BacklogStore
+	now   func() time.Time
+}
+
+// NewBacklogCollector returns a collector of the delivery backlog, read
+// from store at each scrape, so that it is never stale (the age of the
+// oldest pending delivery grows while a destination is disabled) and a
+// destination the store no longer has has no series:
+//
+//	pollhook_outbox_backlog{destination}                  gauge, pending deliveries
+//	pollhook_outbox_oldest_pending_seconds{destination}   gauge, age of the oldest pending delivery
+//	pollhook_outbox_dead{destination}                     gauge, dead deliveries
+//	pollhook_destination_disabled{destination}            gauge, 1 while disabled (after a 410)
+//
+// now is the clock; nil means time.Now. A failed read reports nothing (and
+// /readyz tells why).
+func NewBacklogCollector(store BacklogStore, now func() time.Time) prometheus.Collector {
+	if now == nil {
+		now = time.Now
+	}
+	return &backlogCollector{store: store, now: now}
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- oldestDesc
+	ch <- deadDesc
+	ch <- disabledDesc
+}
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
+	defer cancel()
+	bs, err := c.store.Backlogs(ctx)
+	if err != nil {
 		return
 	}
-	v := 0.0
-	if disabled {
-		v = 1
+	now := c.now()
+	for _, b := range bs {
+		var age time.Duration
+		if !b.OldestPending.IsZero() {
+			age = max(now.Sub(b.OldestPending), 0)
+		}
+		disabled := 0.0
+		if b.Disabled {
+			disabled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(b.Pending), b.Destination)
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age.Seconds(), b.Destination)
+		ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(b.Dead), b.Destination)
+		ch <- prometheus.MustNewConstMetric(disabledDesc, prometheus.GaugeValue, disabled, b.Destination)
 	}
-	m.disabled.WithLabelValues(dest).Set(v)
 }
