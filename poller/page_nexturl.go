@@ -7,6 +7,58 @@ import (
 	"strings"
 )
 
+// linkedPages is pagination types next_url and link_header: firstURL,
+// then the page that the last one names, resolved against its URL (RFC
+// 3986): for next_url the next_url of its body, for link_header the
+// rel="next" target of its Link header. The walk ends when the next URL
+// is absent, null, false or empty, or a page is empty. A next URL that
+// would take the source's credentials elsewhere is refused (see
+// checkNextPage), and one already read is a loop: either fails the walk.
+type linkedPages struct {
+	f        *Fetcher
+	firstURL string
+	// firstPage is firstURL resolved: next pages may stay on its host.
+	firstPage *url.URL
+	// linkHeader takes the next page from the Link header, not the body.
+	linkHeader bool
+	seen       map[string]bool // the URLs read, without the query credential
+}
+
+func newLinkedPages(f *Fetcher, firstURL string, linkHeader bool) *linkedPages {
+	// An unresolvable first URL fails in Get.
+	first, _ := f.c.resolve(firstURL)
+	return &linkedPages{f: f, firstURL: firstURL, firstPage: first, linkHeader: linkHeader, seen: map[string]bool{}}
+}
+
+func (p *linkedPages) first() string { return p.firstURL }
+
+func (p *linkedPages) next(pg fetched) (nextPage, error) {
+	if len(pg.items) == 0 {
+		return nextPage{}, nil
+	}
+	p.seen[p.f.c.stripAuth(pg.resp.URL)] = true
+	ref, err := p.ref(pg)
+	if err != nil || ref == "" {
+		return nextPage{}, err
+	}
+	next, err := resolveRef(pg.resp.URL, ref)
+	if err == nil {
+		err = p.f.checkNextPage(p.firstPage, pg.resp.URL, next)
+	}
+	if err == nil && p.seen[p.f.c.stripAuth(next)] {
+		err = fmt.Errorf("pagination loop: next url %q repeated at page %d", p.f.c.redactURL(next), pg.n)
+	}
+	return nextPage{url: next}, err
+}
+
+// ref is the next page's URL as pg names it, maybe relative; "" for none.
+func (p *linkedPages) ref(pg fetched) (string, error) {
+	if p.linkHeader {
+		return nextLink(pg.resp.Header), nil
+	}
+	return p.f.x.next(pg.doc)
+}
+
 // checkNextPage refuses a next page URL that a response named (next_url,
 // link_header) when fetching it would send the source's credentials and
 // headers where the config does not point: to another scheme and host than

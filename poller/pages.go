@@ -73,46 +73,21 @@ func NewFetcher(r *config.Resource, c *Client, x *Extractor) *Fetcher {
 
 // Each fetches the pages of one cycle from firstURL on (absolute, or
 // relative to the source's base_url) and calls fn after each, in order.
-//
-//	none         firstURL is the only page
-//	offset       firstURL with offset_param=0, then the offset of the last
-//	             page's last record (one record of overlap; see offsetWalk),
-//	             and limit_param=limit
-//	page         firstURL with page_param=first_page, first_page+1 … and limit_param=limit
-//	cursor       firstURL, then firstURL with cursor_param=<next_cursor of the last body>
-//	next_url     firstURL, then <next_url of the last body>, relative URLs
-//	             resolved against the last page's URL (RFC 3986)
-//	link_header  firstURL, then the rel="next" target of the last Link header
-//
-// Parameters that Each sets replace those of the same name in firstURL.
-// A next URL that would take the source's credentials elsewhere is refused
-// with an error: one on another scheme and host than base_url's (unless on
-// the host of firstURL), or one that goes from https to plain http.
-// Offset and page walks stop after a page of fewer than limit records; the
-// others when the next cursor or URL is absent, null or empty; all after an
-// empty page (an offset page after the first steps back instead). The
-// walk fails with an error naming the page and its URL when
-// a page cannot be fetched or read, when a next cursor or URL repeats
-// (a loop), or when max_pages pages have been read and more remain; fn still
-// gets the page whose body revealed a loop or max_pages. An error from fn
-// stops the walk and is returned as is.
+// The resource's pagination type decides which pages and where the walk
+// ends (see paginator); parameters that Each sets replace those of the
+// same name in firstURL. The walk fails with an error naming the page and
+// its URL when a page cannot be fetched or read, when the next page cannot
+// be worked out (a next cursor or URL that repeats, a loop; a next URL
+// that would take the source's credentials elsewhere), or when max_pages
+// pages have been read and more remain; fn still gets the page whose body
+// revealed a loop or max_pages. An error from fn stops the walk and is
+// returned as is.
 func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error) error {
-	limit := strconv.Itoa(f.limit)
-	next := firstURL
-	switch f.p.Type {
-	case config.PageOffset:
-		next = setURLQuery(firstURL, f.p.OffsetParam, "0", f.p.LimitParam, limit)
-	case config.PagePage:
-		next = setURLQuery(firstURL, f.p.PageParam, strconv.Itoa(f.firstPage), f.p.LimitParam, limit)
+	p, err := f.paginator(firstURL)
+	if err != nil {
+		return err
 	}
-	// Next pages named by a response may stay on the first page's host;
-	// see checkNextPage. An unresolvable first URL fails in Get.
-	first, _ := f.c.resolve(next)
-	seen := map[string]bool{}
-	var ow *offsetWalk
-	if f.p.Type == config.PageOffset && f.limit > 1 {
-		ow = &offsetWalk{limit: f.limit}
-	}
+	next := p.first()
 	for n := 1; ; n++ {
 		resp, err := f.c.Get(ctx, next)
 		if err != nil {
@@ -124,83 +99,35 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			// The error quotes the body, which may echo a credential.
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
+		// Paging counts the records the API sent, before the filter.
 		items, err := f.x.Items(doc)
 		if err != nil {
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
-		// Paging counts the records the API sent, before the filter.
-		count := len(items)
 
 		// Work out the next page before fn, so that the body can go.
-		more, nextErr, accept, reread := false, error(nil), true, 0
-		if ow != nil {
-			from := ow.offset
-			accept, reread, more, nextErr = ow.take(items)
-			if !accept && nextErr == nil {
-				f.c.log.Info("offset pagination: the listing shifted during the walk; stepping back",
-					"resource", f.name, "page", n, "offset", from, "step_back_to", ow.offset)
-			}
-			next = setURLQuery(firstURL, f.p.OffsetParam, strconv.Itoa(ow.offset), f.p.LimitParam, limit)
-		} else if count > 0 {
-			switch f.p.Type {
-			case config.PageNone:
-			case config.PageOffset:
-				more = count >= f.limit
-				next = setURLQuery(firstURL, f.p.OffsetParam, strconv.Itoa(n*f.limit), f.p.LimitParam, limit)
-			case config.PagePage:
-				more = count >= f.limit
-				next = setURLQuery(firstURL, f.p.PageParam, strconv.Itoa(f.firstPage+n), f.p.LimitParam, limit)
-			case config.PageCursor:
-				var cur string
-				if cur, nextErr = f.x.next(doc); nextErr == nil && cur != "" {
-					if seen[cur] {
-						nextErr = fmt.Errorf("pagination loop: next cursor %q repeated at page %d", clip(cur, 100), n)
-					}
-					seen[cur], more = true, true
-					next = setURLQuery(firstURL, f.p.CursorParam, cur)
-				}
-			case config.PageNextURL, config.PageLinkHeader:
-				seen[f.c.stripAuth(resp.URL)] = true
-				var ref string
-				if f.p.Type == config.PageLinkHeader {
-					ref = nextLink(resp.Header)
-				} else {
-					ref, nextErr = f.x.next(doc)
-				}
-				if nextErr == nil && ref != "" {
-					next, nextErr = resolveRef(resp.URL, ref)
-					if nextErr == nil {
-						nextErr = f.checkNextPage(first, resp.URL, next)
-					}
-					if nextErr == nil && seen[f.c.stripAuth(next)] {
-						nextErr = fmt.Errorf("pagination loop: next url %q repeated at page %d", f.c.redactURL(next), n)
-					}
-					more = true
-				}
-			default:
-				return fmt.Errorf("resources[%s].pagination.type: want none, offset, page, cursor, next_url or link_header (got %q)", f.name, f.p.Type)
-			}
-		}
+		np, nextErr := p.next(fetched{n: n, resp: resp, doc: doc, items: items})
 		doc = nil
-		if nextErr == nil && more && n >= f.maxPages {
+		if nextErr == nil && np.url != "" && n >= f.maxPages {
 			nextErr = fmt.Errorf("pagination reached max_pages %d with more pages to fetch: the cycle is incomplete; raise resources[%s].pagination.max_pages", f.maxPages, f.name)
 		}
 		if nextErr != nil {
 			nextErr = f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, nextErr))
 		}
 
-		if !accept {
+		if np.skip {
 			if nextErr != nil {
 				return nextErr
 			}
+			next = np.url
 			continue
 		}
-		recs, skips, err := f.x.RecordsOf(items[reread:])
+		recs, skips, err := f.x.RecordsOf(items[np.reread:])
 		if err != nil {
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
 		for i := range skips {
-			skips[i].Index += reread
+			skips[i].Index += np.reread
 		}
 		date, _ := http.ParseTime(resp.Header.Get("Date"))
 		if err := fn(Page{Number: n, URL: shown, Records: recs, Skips: skips, Date: date}); err != nil {
@@ -209,15 +136,74 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 		if nextErr != nil {
 			return nextErr
 		}
-		if !more {
+		if np.url == "" {
 			return nil
 		}
+		next = np.url
 	}
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// paginator is one walk's pagination: it names the first page and, from
+// each page fetched, works out whether fn gets it and which page comes
+// next. Each pagination type has its own:
+//
+//	none         onePage
+//	offset       offsetWalk (numberedPages for a limit of 1)
+//	page         numberedPages
+//	cursor       cursorPages
+//	next_url     linkedPages, the next page named in the body
+//	link_header  linkedPages, the next page named in the Link header
+//
+// A paginator keeps the state of one walk (what it has seen, where it
+// stands): Fetcher.paginator makes a new one for each.
+type paginator interface {
+	// first returns the URL of the walk's first page.
+	first() string
+	// next judges page pg and works out the page after it. An error
+	// ends the walk; fn still gets the page unless it is skipped.
+	next(pg fetched) (nextPage, error)
+}
+
+// fetched is a page as read, before fn gets it.
+type fetched struct {
+	n     int // counts pages from 1 within the walk
+	resp  *Response
+	doc   any   // the decoded body
+	items []any // the body's items, before the filter
+}
+
+// nextPage is a paginator's verdict on a page. The zero value gives fn
+// the whole page and ends the walk.
+type nextPage struct {
+	// url is the page to fetch next; "" when the walk ends here.
+	url string
+	// reread is how many of the page's first items fn has had already:
+	// fn gets the rest.
+	reread int
+	// skip keeps the page from fn, and the walk goes on at url instead.
+	skip bool
+}
+
+// paginator returns a new walk from firstURL for the resource's
+// pagination type.
+func (f *Fetcher) paginator(firstURL string) (paginator, error) {
+	switch f.p.Type {
+	case config.PageNone:
+		return onePage{url: firstURL}, nil
+	case config.PageOffset:
+		return newOffsetWalk(f, firstURL), nil
+	case config.PagePage:
+		return &numberedPages{f: f, firstURL: firstURL, param: f.p.PageParam, from: f.firstPage}, nil
+	case config.PageCursor:
+		return &cursorPages{f: f, firstURL: firstURL, seen: map[string]bool{}}, nil
+	case config.PageNextURL, config.PageLinkHeader:
+		return newLinkedPages(f, firstURL, f.p.Type == config.PageLinkHeader), nil
 	}
-	return s[:n] + "…"
+	return nil, fmt.Errorf("resources[%s].pagination.type: want none, offset, page, cursor, next_url or link_header (got %q)", f.name, f.p.Type)
+}
+
+// limited is u with param=n and limit_param=limit: the pages of a walk
+// that counts its way through the listing.
+func (f *Fetcher) limited(u, param string, n int) string {
+	return setURLQuery(u, param, strconv.Itoa(n), f.p.LimitParam, strconv.Itoa(f.limit))
 }
