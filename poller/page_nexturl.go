@@ -7,11 +7,12 @@ import (
 	"strings"
 )
 
-// linkedPages is pagination types next_url and link_header: firstURL,
+// linkedPages serves pagination types next_url and link_header: firstURL,
 // then the page that the last one names, resolved against its URL (RFC
 // 3986): for next_url the next_url of its body, for link_header the
-// rel="next" target of its Link header. The walk ends when the next URL
-// is absent, null, false or empty, or a page is empty. A next URL that
+// rel="next" target of its Link header. The walk ends when a page names
+// none (a next_url absent, null, false or empty; no rel="next" link) or
+// is empty. A next URL that
 // would take the source's credentials elsewhere is refused (see
 // checkNextPage), and one already read is a loop: either fails the walk.
 type linkedPages struct {
