@@ -609,3 +609,27 @@ func TestNextPageDowngradeIsRefused(t *testing.T) {
 		t.Errorf("sent over plain http: %q", sent)
 	}
 }
+
+// TestOffsetPagesOfOneRecord: pages of one record leave no room for
+// overlap; the walk asks for each offset in turn and ends on an empty page.
+func TestOffsetPagesOfOneRecord(t *testing.T) {
+	var seen requests
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.add(r)
+		off := atoi(r.URL.Query().Get("offset"), -1)
+		writeJSON(w, records(off+1, min(off+1, 3)))
+	}))
+	defer srv.Close()
+	r := config.Resource{Pagination: config.Pagination{Type: config.PageOffset, Limit: 1}}
+	got, _, err := walkPages(t, srv, r, "/items", config.Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1", "2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("ids = %q, want %q", got, want)
+	}
+	wantURLs := []string{"/api/v1/items?offset=0&limit=1", "/api/v1/items?offset=1&limit=1", "/api/v1/items?offset=2&limit=1", "/api/v1/items?offset=3&limit=1"}
+	if urls := seen.list(); !slices.Equal(urls, wantURLs) {
+		t.Errorf("requests =\n  %q\nwant\n  %q", urls, wantURLs)
+	}
+}

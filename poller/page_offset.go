@@ -20,11 +20,14 @@ const MaxStepBacks = 3
 // nothing more.
 func Overlap(limit int) int { return max(1, min(overlapRefs, limit/8)) }
 
-// offsetWalk keeps an offset walk contiguous while the listing changes
-// under it. Offsets count positions in the API's current order, so a
-// record deleted ahead of the walk, or moved to the end of the order (an
-// edit, when the order is by updated date), shifts every later record
-// back: the first one shifted onto a page already read would be skipped.
+// offsetWalk is pagination type offset: firstURL with offset_param=0 and
+// limit_param=limit, then at the offsets worked out below, until a page
+// of fewer than limit records. It keeps the walk contiguous while the
+// listing changes under it. Offsets count positions in the API's current
+// order, so a record deleted ahead of the walk, or moved to the end of
+// the order (an edit, when the order is by updated date), shifts every
+// later record back: the first one shifted onto a page already read
+// would be skipped.
 //
 // So each page after the first starts Overlap(limit) records before the
 // previous page's end, and is taken only if it holds one of the previous
@@ -40,16 +43,48 @@ func Overlap(limit int) int { return max(1, min(overlapRefs, limit/8)) }
 // request: each page taken after a step back still ends half a page
 // further on. Records read twice are the same versions: they make no event.
 //
-// A limit of 1 leaves no room for overlap: such walks are not checked.
+// A limit of 1 leaves no room for overlap: such walks are not checked
+// (see newOffsetWalk).
 type offsetWalk struct {
-	limit  int
-	offset int             // of the page being fetched
-	refs   map[string]bool // the accepted page's last items, by identity
-	backs  int             // step-backs for the page being fetched
-	from   int             // the offset the walk stepped back from
+	f        *Fetcher
+	firstURL string
+	limit    int
+	offset   int             // of the page being fetched
+	refs     map[string]bool // the accepted page's last items, by identity
+	backs    int             // step-backs for the page being fetched
+	from     int             // the offset the walk stepped back from
 	// restarted is set once the walk has started over from offset 0.
 	restarted bool
 }
+
+// newOffsetWalk returns the walk of pagination type offset from
+// firstURL: an offsetWalk, or numberedPages from offset 0 for pages of
+// one record.
+func newOffsetWalk(f *Fetcher, firstURL string) paginator {
+	if f.limit <= 1 {
+		return &numberedPages{f: f, firstURL: firstURL, param: f.p.OffsetParam, from: 0}
+	}
+	return &offsetWalk{f: f, firstURL: firstURL, limit: f.limit}
+}
+
+func (w *offsetWalk) first() string { return w.page() }
+
+func (w *offsetWalk) next(pg fetched) (nextPage, error) {
+	from := w.offset
+	accept, reread, more, err := w.take(pg.items)
+	if !accept && err == nil {
+		w.f.c.log.Info("offset pagination: the listing shifted during the walk; stepping back",
+			"resource", w.f.name, "page", pg.n, "offset", from, "step_back_to", w.offset)
+	}
+	np := nextPage{reread: reread, skip: !accept}
+	if more {
+		np.url = w.page()
+	}
+	return np, err
+}
+
+// page is the URL of the page at w.offset.
+func (w *offsetWalk) page() string { return w.f.limited(w.firstURL, w.f.p.OffsetParam, w.offset) }
 
 // take judges the page fetched at w.offset, whose items are items. It
 // reports whether fn gets the page, how many of its first items were read
