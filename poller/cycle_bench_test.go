@@ -164,13 +164,13 @@ func BenchmarkFullScan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Cycle(context.Background()); err != nil {
+		if _, err := p.Cycle(context.Background(), holdLease(b, store, res.Name)); err != nil {
 			b.Fatal(err)
 		}
 		h.peak = 0
 		n := 0
 		for b.Loop() {
-			r, err := p.Cycle(context.Background())
+			r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func BenchmarkFullScan(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			r, err := p.Cycle(context.Background())
+			r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func BenchmarkFullScan(b *testing.B) {
 	})
 }
 
-func benchStore(b *testing.B) *cursor.Store {
+func benchStore(b *testing.B) *cursor.SQLite {
 	b.Helper()
 	s, err := cursor.Open(context.Background(), filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 type Store interface {
 	ResourceState(ctx context.Context, resource string) (cursor.ResourceState, error)
 	InitResource(ctx context.Context, resource string, watermark time.Time) error
-	BeginCycle(ctx context.Context, resource string) (int64, error)
+	BeginCycle(ctx context.Context, resource string, lease cursor.Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
 	CommitPage(ctx context.Context, p cursor.Page) error
 	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
@@ -114,18 +114,23 @@ const maxSkipLogs = 10
 // advanced watermark and (in snapshot mode) the deletes. A cycle that
 // fails part-way keeps the pages it committed and leaves the watermark
 // where it was, so the next cycle fetches the rest again.
-func (p *Poller) Cycle(ctx context.Context) (CycleResult, error) {
-	res, err := p.cycle(ctx)
+//
+// lease is the resource's lease (cursor.ResourceLease), held by the
+// caller: every commit of the cycle checks it, so a process that lost it
+// meanwhile commits nothing more, and the cycle fails with an error
+// wrapping cursor.ErrLeaseLost.
+func (p *Poller) Cycle(ctx context.Context, lease cursor.Lease) (CycleResult, error) {
+	res, err := p.cycle(ctx, lease)
 	if ctx.Err() == nil {
 		p.metrics.Observe(p, res, err)
 	}
 	return res, err
 }
 
-func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
+func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, error) {
 	start := p.now()
 	res := CycleResult{Resource: p.res.Name}
-	d, err := p.begin(ctx, &res)
+	d, err := p.begin(ctx, &res, lease)
 	if err != nil {
 		return res, err
 	}
@@ -174,7 +179,7 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 			}
 		}
 		err = p.store.CommitPage(commitCtx, cursor.Page{
-			Resource: p.res.Name, Cycle: res.Cycle,
+			Resource: p.res.Name, Cycle: res.Cycle, Lease: lease,
 			Records: pd.records, Touch: touch, Events: pd.events,
 		})
 		if err != nil {
@@ -224,6 +229,7 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 	fin, err := p.store.FinishCycle(commitCtx, cursor.Finish{
 		Resource:    p.res.Name,
 		Cycle:       res.Cycle,
+		Lease:       lease,
 		Watermark:   watermark,
 		Snapshot:    p.res.Deletes == config.DeletesSnapshot,
 		DeleteGuard: *p.res.DeleteGuard,
@@ -250,7 +256,7 @@ func (p *Poller) cycle(ctx context.Context) (CycleResult, error) {
 }
 
 // begin reads the resource's state, starts a cycle and sets up its differ.
-func (p *Poller) begin(ctx context.Context, res *CycleResult) (*differ, error) {
+func (p *Poller) begin(ctx context.Context, res *CycleResult, lease cursor.Lease) (*differ, error) {
 	st, err := p.store.ResourceState(ctx, p.res.Name)
 	if err != nil {
 		return nil, fmt.Errorf("poll %s: %w", p.res.Name, err)
@@ -277,7 +283,7 @@ func (p *Poller) begin(ctx context.Context, res *CycleResult) (*differ, error) {
 		}
 	}
 	res.Silent = d.silent
-	if res.Cycle, err = p.store.BeginCycle(ctx, p.res.Name); err != nil {
+	if res.Cycle, err = p.store.BeginCycle(ctx, p.res.Name, lease); err != nil {
 		return nil, fmt.Errorf("poll %s: %w", p.res.Name, err)
 	}
 	return d, nil

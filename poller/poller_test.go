@@ -142,11 +142,32 @@ resources:
 	return &cfg.Resources[0], &cfg.Sources[0]
 }
 
+// holdLease takes the lease of resource for the tests' process, for a
+// year, and returns it.
+func holdLease(t testing.TB, s cursor.Store, resource string) cursor.Lease {
+	t.Helper()
+	ls, err := s.AcquireLeases(context.Background(), "test", []string{cursor.ResourceLease(resource)}, 365*24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Holder != "test" {
+		t.Fatalf("lease of %s: %+v, want it held by the test", resource, ls)
+	}
+	return ls[0]
+}
+
+// allLeases holds every lease: the scheduler's tests own every resource.
+type allLeases struct{}
+
+func (allLeases) Lease(name string) (cursor.Lease, bool) {
+	return cursor.Lease{Name: name, Holder: "test", Fence: 1}, true
+}
+
 type cycleRig struct {
 	t     *testing.T
 	up    *upstream
 	srv   *httptest.Server
-	store *cursor.Store
+	store *cursor.SQLite
 	res   *config.Resource
 	src   *config.Source
 	now   time.Time
@@ -177,7 +198,7 @@ func (r *cycleRig) cycle(after func(int) error) (CycleResult, []cursor.Event, er
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	res, cerr := p.Cycle(context.Background())
+	res, cerr := p.Cycle(context.Background(), holdLease(r.t, r.store, r.res.Name))
 	var evs []cursor.Event
 	err = r.store.EachEvent(context.Background(), cursor.EventFilter{AfterSeq: before}, func(e cursor.Event) error {
 		evs = append(evs, e)
@@ -421,7 +442,7 @@ func TestCycleCancelledCommitsThePageInHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Cycle(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := p.Cycle(ctx, holdLease(t, r.store, r.res.Name)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled cycle error = %v", err)
 	}
 	st, _ := r.store.ResourceState(context.Background(), "contacts")

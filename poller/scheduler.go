@@ -2,12 +2,15 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
 )
 
 // Backoff bounds of a failing resource.
@@ -26,11 +29,21 @@ const (
 // Cycler is what the scheduler runs: *Poller implements it.
 type Cycler interface {
 	Resource() *config.Resource
-	Cycle(ctx context.Context) (CycleResult, error)
+	Cycle(ctx context.Context, lease cursor.Lease) (CycleResult, error)
+}
+
+// Leaser tells which leases this process holds.
+type Leaser interface {
+	// Lease returns the lease named name while this process holds it.
+	Lease(name string) (cursor.Lease, bool)
 }
 
 // SchedulerOptions are a Scheduler's collaborators.
 type SchedulerOptions struct {
+	// Leases says which resources this process polls: one whose lease
+	// (cursor.ResourceLease) it does not hold is left to the process that
+	// does. Required.
+	Leases Leaser
 	// Logger receives one line per failure streak and per recovery; nil
 	// discards.
 	Logger *slog.Logger
@@ -41,71 +54,210 @@ type SchedulerOptions struct {
 
 // Scheduler runs each resource's cycles on its schedule: one goroutine per
 // resource, so a slow or failing resource never delays the others, and a
-// resource never has two cycles at once.
+// resource never has two cycles at once. A resource is polled only while
+// this process holds its lease.
+//
+// Set changes the resources while the scheduler runs. Set, Wake and Run
+// may be called from several goroutines.
 type Scheduler struct {
-	cyclers []Cycler
-	opts    SchedulerOptions
-	log     *slog.Logger
+	opts SchedulerOptions
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	loops   map[string]*loop
+	removed map[string]*loop // stopped, their cycle perhaps still ending
+	run     context.Context  // set while Run runs
+	wg      sync.WaitGroup
 }
 
-// NewScheduler returns a Scheduler of cyclers.
+// NewScheduler returns a Scheduler of cyclers (see Set).
 func NewScheduler(cyclers []Cycler, opts SchedulerOptions) *Scheduler {
+	if opts.Leases == nil {
+		panic("poller.NewScheduler: SchedulerOptions.Leases is required")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{cyclers: cyclers, opts: opts, log: log}
+	s := &Scheduler{opts: opts, log: log, loops: map[string]*loop{}, removed: map[string]*loop{}}
+	s.Set(cyclers)
+	return s
+}
+
+// loop is the goroutine of one resource.
+type loop struct {
+	name  string
+	wake  chan struct{}
+	stop  context.CancelFunc // ends the loop, and the cycle in hand at its next page
+	done  chan struct{}      // closed when the loop has returned; nil until it starts
+	prev  *loop              // a removed loop of the same name to wait for
+	mu    sync.Mutex
+	c     Cycler // the cycler of the next cycle
+}
+
+func (l *loop) cycler() Cycler {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c
+}
+
+// Set makes cyclers the scheduler's resources, matched by name: a new one
+// starts polling at once (when Run runs), one no longer in cyclers stops
+// (its cycle in hand ends at the next page boundary), and one already
+// there runs its next cycle with the new cycler, on the new cycler's
+// schedule.
+func (s *Scheduler) Set(cyclers []Cycler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := map[string]bool{}
+	for _, c := range cyclers {
+		name := c.Resource().Name
+		keep[name] = true
+		if l, ok := s.loops[name]; ok {
+			l.mu.Lock()
+			l.c = c
+			l.mu.Unlock()
+			continue
+		}
+		l := &loop{name: name, wake: make(chan struct{}, 1), c: c}
+		if old := s.removed[name]; old != nil {
+			delete(s.removed, name)
+			l.prev = old
+		}
+		s.loops[name] = l
+		if s.run != nil {
+			s.startLocked(l)
+		}
+	}
+	for name, l := range s.loops {
+		if keep[name] {
+			continue
+		}
+		delete(s.loops, name)
+		if l.stop != nil {
+			l.stop()
+			s.removed[name] = l
+		}
+	}
+}
+
+// Resources returns the names of the scheduled resources, sorted.
+func (s *Scheduler) Resources() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.loops))
+	for n := range s.loops {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Wake asks for a cycle of resource now, or as soon as its cycle in hand
+// ends (its lease permitting); false when the scheduler has no such
+// resource. With no name it wakes every resource.
+func (s *Scheduler) Wake(resource string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := false
+	for name, l := range s.loops {
+		if resource == "" || name == resource {
+			found = true
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return found
 }
 
 // Run polls every resource once at once, then on its schedule, until ctx
 // is done; it returns after every running cycle has ended (a cycle stops
 // at its next page boundary once ctx is done).
 func (s *Scheduler) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, c := range s.cyclers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.loop(ctx, c)
-		}()
+	s.mu.Lock()
+	s.run = ctx
+	for _, l := range s.loops {
+		s.startLocked(l)
 	}
-	wg.Wait()
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.mu.Lock()
+	s.run = nil
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
-func (s *Scheduler) loop(ctx context.Context, c Cycler) {
-	r := c.Resource()
-	log := s.log.With("resource", r.Name)
+// startLocked starts l under Run's context. s.mu is held.
+func (s *Scheduler) startLocked(l *loop) {
+	ctx, stop := context.WithCancel(s.run)
+	l.stop, l.done = stop, make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(l.done)
+		defer stop()
+		if l.prev != nil && l.prev.done != nil {
+			// A removed loop of the same name ends its cycle first: a
+			// resource never has two cycles at once.
+			select {
+			case <-l.prev.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		l.prev = nil
+		s.loop(ctx, l)
+	}()
+}
+
+func (s *Scheduler) loop(ctx context.Context, l *loop) {
+	log := s.log.With("resource", l.name)
 	failures := 0
+	lease := cursor.ResourceLease(l.name)
 	for {
-		res, err := c.Cycle(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if s.opts.OnCycle != nil {
-			s.opts.OnCycle(res, err)
-		}
+		c := l.cycler()
+		r := c.Resource()
 		now := time.Now()
 		next := NextRun(r, now)
-		if err != nil {
-			failures++
-			wait := backoff(r.Schedule, failures)
-			if failures == 1 {
-				log.Error("poll failed; backing off", "error", err, "retry_in", wait)
+		if ls, ok := s.opts.Leases.Lease(lease); ok {
+			res, err := c.Cycle(ctx, ls)
+			if ctx.Err() != nil {
+				return
 			}
-			if b := now.Add(wait); b.After(next) {
-				next = b
+			if s.opts.OnCycle != nil {
+				s.opts.OnCycle(res, err)
 			}
-		} else {
-			if failures > 0 {
-				log.Info("poll recovered", "failures", failures)
+			now = time.Now()
+			next = NextRun(r, now)
+			switch {
+			case errors.Is(err, cursor.ErrLeaseLost):
+				// Another process polls it now; the lease keeper says so.
+				log.Info("poll stopped: the resource's lease was lost to another process", "error", err)
+			case err != nil:
+				failures++
+				wait := backoff(r.Schedule, failures)
+				if failures == 1 {
+					log.Error("poll failed; backing off", "error", err, "retry_in", wait)
+				}
+				if b := now.Add(wait); b.After(next) {
+					next = b
+				}
+			default:
+				if failures > 0 {
+					log.Info("poll recovered", "failures", failures)
+				}
+				failures = 0
 			}
-			failures = 0
 		}
 		t := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-l.wake:
+			t.Stop()
 		case <-t.C:
 		}
 	}

@@ -3,12 +3,14 @@ package poller
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
 )
 
 // fakeCycler records when its cycles ran; a cycle takes `takes` and fails
@@ -26,7 +28,7 @@ type fakeCycler struct {
 
 func (f *fakeCycler) Resource() *config.Resource { return f.res }
 
-func (f *fakeCycler) Cycle(ctx context.Context) (CycleResult, error) {
+func (f *fakeCycler) Cycle(ctx context.Context, _ cursor.Lease) (CycleResult, error) {
 	f.mu.Lock()
 	f.starts = append(f.starts, time.Now())
 	n := len(f.starts)
@@ -74,7 +76,7 @@ func TestSchedulerPollsAtStartThenOnItsGrid(t *testing.T) {
 		f := &fakeCycler{res: r}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Second)
 		defer cancel()
-		NewScheduler([]Cycler{f}, SchedulerOptions{}).Run(ctx)
+		NewScheduler([]Cycler{f}, SchedulerOptions{Leases: allLeases{}}).Run(ctx)
 		if len(f.starts) == 0 || !f.starts[0].Equal(start) {
 			t.Fatalf("first cycle at %v, want at start %v", f.starts, start)
 		}
@@ -122,7 +124,7 @@ func TestSchedulerBacksOffAFailingResourceOnly(t *testing.T) {
 		good := &fakeCycler{res: schedResource(t, "good", "30s"), takes: 45 * time.Second}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
-		NewScheduler([]Cycler{bad, good}, SchedulerOptions{}).Run(ctx)
+		NewScheduler([]Cycler{bad, good}, SchedulerOptions{Leases: allLeases{}}).Run(ctx)
 
 		g := bad.gaps()
 		if len(g) < 5 {
@@ -163,4 +165,105 @@ func TestBackoffCaps(t *testing.T) {
 			t.Errorf("backoff(%s, %d) = %v, want %v", tt.spec, tt.n, got, tt.want)
 		}
 	}
+}
+
+// someLeases holds the leases of the resources it lists.
+type someLeases struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (l *someLeases) Lease(name string) (cursor.Lease, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held[name] {
+		return cursor.Lease{}, false
+	}
+	return cursor.Lease{Name: name, Holder: "test", Fence: 1}, true
+}
+
+func (l *someLeases) take(resource string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held[cursor.ResourceLease(resource)] = true
+}
+
+// TestSchedulerPollsOnlyWhatItLeases: a resource whose lease another
+// process holds is not polled; once its lease is taken and the scheduler
+// woken, it is polled at once.
+func TestSchedulerPollsOnlyWhatItLeases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mine := &fakeCycler{res: schedResource(t, "mine", "1m")}
+		theirs := &fakeCycler{res: schedResource(t, "theirs", "1m")}
+		leases := &someLeases{held: map[string]bool{}}
+		leases.take("mine")
+		s := NewScheduler([]Cycler{mine, theirs}, SchedulerOptions{Leases: leases})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(ctx) }()
+
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if len(theirs.starts) != 0 || len(mine.starts) < 5 {
+			t.Fatalf("after 5m: %d cycles of a leased resource, %d of one leased elsewhere; want 5 or more, and 0",
+				len(mine.starts), len(theirs.starts))
+		}
+		leases.take("theirs")
+		taken := time.Now()
+		s.Wake("theirs")
+		synctest.Wait()
+		if len(theirs.starts) != 1 || !theirs.starts[0].Equal(taken) {
+			t.Fatalf("cycles of the resource after its lease was taken: %v, want one at once (%v)", theirs.starts, taken)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestSchedulerSetWhileRunning adds, replaces and removes resources of a
+// running scheduler; a resource removed in a cycle and added back never
+// has two cycles at once.
+func TestSchedulerSetWhileRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := &fakeCycler{res: schedResource(t, "a", "1m")}
+		slow := &fakeCycler{res: schedResource(t, "slow", "1m"), takes: 50 * time.Second}
+		s := NewScheduler([]Cycler{a, slow}, SchedulerOptions{Leases: allLeases{}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(ctx) }()
+		time.Sleep(10 * time.Second)
+
+		// a gets a new cycler, on a 30s schedule; b arrives; slow goes
+		// in the middle of a cycle and comes back at once.
+		a2 := &fakeCycler{res: schedResource(t, "a", "30s")}
+		b := &fakeCycler{res: schedResource(t, "b", "1m")}
+		s.Set([]Cycler{a2, b})
+		slow2 := &fakeCycler{res: slow.res, takes: 50 * time.Second}
+		s.Set([]Cycler{a2, b, slow2})
+		if got := s.Resources(); !slices.Equal(got, []string{"a", "b", "slow"}) {
+			t.Fatalf("resources %v, want [a b slow]", got)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+
+		if len(a.starts) != 1 {
+			t.Errorf("the old cycler of a ran %d cycles, want the first only", len(a.starts))
+		}
+		if n := len(a2.starts); n < 9 {
+			t.Errorf("a's new cycler ran %d cycles in 5m on a 30s schedule, want 9 or more", n)
+		}
+		if len(b.starts) < 5 {
+			t.Errorf("b, added, ran %d cycles in 5m of a 1m schedule", len(b.starts))
+		}
+		// slow2's first cycle waits for slow's cycle, cut at the removal
+		// (at 10s), to end.
+		if len(slow2.starts) == 0 {
+			t.Fatal("slow, added back, never ran")
+		}
+		if first := slow2.starts[0]; first.Before(slow.starts[0].Add(10 * time.Second)) {
+			t.Errorf("slow added back ran at %v, before its removed loop ended", first)
+		}
+	})
 }
