@@ -12,15 +12,18 @@
 //	}
 //
 // [Run] runs one subtest per behaviour, grouped by what they test
-// (Resources, Outbox, Deliveries, Subscriptions, Health); each
+// (Resources, Outbox, Deliveries, Subscriptions, Leases, Health); each
 // opens the stores it needs and runs in parallel with the others. Time is
 // passed to the store explicitly (a lease's now, a delivery's due time):
 // nothing sleeps.
 //
 // [Backend.Open] is all a backend must give. [Backend.Reopen] adds the
 // tests of data surviving a restart (Resources/ReopenKeepsData,
-// Resources/BeginCycleCountsAfterReopen, Subscriptions/SurviveReopen).
-// Without it they are skipped.
+// Resources/BeginCycleCountsAfterReopen, Subscriptions/SurviveReopen) and
+// of two processes, each with its own store, sharing one lease
+// (Leases/TwoHoldersRace/two_stores; Leases/TwoHoldersAlternate then
+// runs its second process on the second store too). Without it they are
+// skipped.
 //
 // What the suite does not test is each backend's own: how it opens and
 // migrates, how it reports a full disk or a lost connection, its backup.
@@ -70,6 +73,7 @@ func Run(t *testing.T, b Backend) {
 		{"Outbox", outboxTests},
 		{"Deliveries", deliveryTests},
 		{"Subscriptions", subscriptionTests},
+		{"Leases", leaseTests},
 		{"Health", healthTests},
 	}
 	for _, g := range groups {
