@@ -12,10 +12,11 @@ func BenchmarkCommitPage(b *testing.B) {
 	ctx := context.Background()
 	s := openStore(b)
 	const size = 1000
+	lease := resourceLease(b, s, "contacts")
 	pages := 0
 	for b.Loop() {
 		b.StopTimer() // time the store, not building the page
-		p := Page{Resource: "contacts", Cycle: 1}
+		p := Page{Resource: "contacts", Cycle: 1, Lease: lease}
 		for i := range size {
 			id := fmt.Sprintf("%08d", pages*size+i)
 			p.Records = append(p.Records, SeenRecord{ID: id, Seen: Seen{Updated: t0, Hash: "0123456789abcdef"}})
@@ -40,14 +41,15 @@ func BenchmarkSnapshotCycle(b *testing.B) {
 	s := openStore(b)
 	const total, size = 100_000, 1000
 	all := ids("r", total)
+	lease := resourceLease(b, s, "contacts")
 	cycles := 0
 	for b.Loop() {
-		n, err := s.BeginCycle(ctx, "contacts")
+		n, err := s.BeginCycle(ctx, "contacts", lease)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for start := 0; start < total; start += size {
-			p := Page{Resource: "contacts", Cycle: n}
+			p := Page{Resource: "contacts", Cycle: n, Lease: lease}
 			for _, id := range all[start : start+size] {
 				if n%2 == 0 && id >= all[total-total/100] {
 					continue // the last 1% are gone this time
@@ -59,7 +61,7 @@ func BenchmarkSnapshotCycle(b *testing.B) {
 			}
 		}
 		_, err = s.FinishCycle(ctx, Finish{
-			Resource: "contacts", Cycle: n, Snapshot: true, DeleteGuard: 0.5, Watermark: t0,
+			Resource: "contacts", Cycle: n, Lease: lease, Snapshot: true, DeleteGuard: 0.5, Watermark: t0,
 			Deleted: func(id string, _ Seen) Event {
 				return event("contacts", fmt.Sprintf("del-%d-%s", n, id), "contact.deleted")
 			},

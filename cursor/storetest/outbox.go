@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// outboxTests: reading the outbox with EachEvent.
+var outboxTests = []test{
+	{"EachEvent", testEachEvent},
+	{"EachEventStreamsManyWhileWriting", testEachEventStreamsManyWhileWriting},
+}
+
+func testEachEvent(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	var page []cursor.Event
+	add := func(resource, id, typ string, detected time.Time) {
+		e := event(resource, id, typ)
+		e.DetectedAt = detected
+		page = append(page, e)
+	}
+	add("contacts", "1", "contact.created", t0)
+	add("deals", "2", "deal.created", t0)
+	add("contacts", "3", "contact.updated", t0.Add(time.Hour))
+	add("contacts", "4", "contact.deleted", t0.Add(2*time.Hour))
+	add("deals", "5", "deal.deleted", t0.Add(3*time.Hour))
+	add("contacts", "6", "contactx.created", t0.Add(3*time.Hour))
+	commit(t, s, cursor.Page{Resource: "contacts", Events: page})
+	tests := []struct {
+		name string
+		f    cursor.EventFilter
+		want []string
+	}{
+		{"all", cursor.EventFilter{}, []string{"1", "2", "3", "4", "5", "6"}},
+		{"resource", cursor.EventFilter{Resource: "deals"}, []string{"2", "5"}},
+		{"exact type", cursor.EventFilter{Type: "contact.created"}, []string{"1"}},
+		{"noun glob", cursor.EventFilter{Type: "contact.*"}, []string{"1", "3", "4"}},
+		{"verb glob", cursor.EventFilter{Type: "*.deleted"}, []string{"4", "5"}},
+		{"everything glob", cursor.EventFilter{Type: "*.*"}, []string{"1", "2", "3", "4", "5", "6"}},
+		{"class glob", cursor.EventFilter{Type: "contact.[cu]*"}, []string{"1", "3"}},
+		{"since", cursor.EventFilter{Since: t0.Add(time.Hour)}, []string{"3", "4", "5", "6"}},
+		{"after seq", cursor.EventFilter{AfterSeq: 4}, []string{"5", "6"}},
+		{"limit", cursor.EventFilter{Limit: 2}, []string{"1", "2"}},
+		{"glob with limit", cursor.EventFilter{Type: "*.deleted", Limit: 1}, []string{"4"}},
+		{"combined", cursor.EventFilter{Resource: "contacts", Type: "contact.*", Since: t0.Add(time.Minute), AfterSeq: 3, Limit: 5}, []string{"4"}},
+		{"none", cursor.EventFilter{Resource: "nope"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := eventIDs(allEvents(t, s, tt.f)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("bad glob", func(t *testing.T) {
+		t.Parallel()
+		err := s.EachEvent(ctx, cursor.EventFilter{Type: "contact.[a"}, func(cursor.Event) error { return nil })
+		if err == nil {
+			t.Error("want an error for a malformed pattern")
+		}
+	})
+	t.Run("stops at fn's error", func(t *testing.T) {
+		t.Parallel()
+		stop := errors.New("stop")
+		n := 0
+		err := s.EachEvent(ctx, cursor.EventFilter{}, func(cursor.Event) error {
+			if n++; n == 2 {
+				return stop
+			}
+			return nil
+		})
+		if err != stop || n != 2 {
+			t.Errorf("err = %v after %d calls, want stop after 2", err, n)
+		}
+	})
+}
+
+// testEachEventStreamsManyWhileWriting: fn may read and write the store
+// while EachEvent streams more events than a backend reads at once.
+func testEachEventStreamsManyWhileWriting(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	const n = 1000
+	page := cursor.Page{Resource: "contacts"}
+	want := ids("e", n)
+	for _, id := range want {
+		page.Events = append(page.Events, event("contacts", id, "contact.created"))
+	}
+	commit(t, s, page)
+	deals := hold(t, s, cursor.ResourceLease("deals"))
+	var last int64
+	count := 0
+	err := s.EachEvent(ctx, cursor.EventFilter{}, func(e cursor.Event) error {
+		if e.Seq <= last {
+			t.Fatalf("seq %d after %d", e.Seq, last)
+		}
+		last = e.Seq
+		if e.ID != want[count] {
+			t.Fatalf("event %d is %s, want %s: the outbox keeps the page's order", count, e.ID, want[count])
+		}
+		count++
+		// fn may use the store, reads and writes, without deadlock.
+		if _, err := s.Seen(ctx, "contacts", []string{e.ObjectID}); err != nil {
+			return err
+		}
+		if count%100 == 0 {
+			return s.CommitPage(ctx, cursor.Page{Resource: "deals", Lease: deals, Records: []cursor.SeenRecord{rec(e.ID, t0)}})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != n {
+		t.Errorf("streamed %d events, want %d", count, n)
+	}
+}
