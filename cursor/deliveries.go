@@ -386,11 +386,20 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 			break
 		}
 	}
-	// Deliveries queued meanwhile go with the row (ON DELETE CASCADE).
-	res, err := s.w.ExecContext(ctx, `DELETE FROM destinations WHERE name = ?`, name)
-	if err == nil {
-		err = mustAffect(res)
-	}
+	// Deliveries queued meanwhile go with the row (ON DELETE CASCADE);
+	// its lease goes too, as nothing delivers to it any more.
+	var res sql.Result
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if res, err = tx.ExecContext(ctx, `DELETE FROM destinations WHERE name = ?`, name); err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ?`, DestinationLease(name))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete destination %s: %w", name, err)
 	}

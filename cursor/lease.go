@@ -90,6 +90,9 @@ func (s *SQLite) AcquireLeases(ctx context.Context, holder string, names []strin
 	if holder == "" {
 		return nil, errors.New("acquire leases: empty holder")
 	}
+	if now.IsZero() || ttl <= 0 {
+		return nil, fmt.Errorf("acquire leases: want a time and a positive ttl (got %v, %v)", now, ttl)
+	}
 	if len(names) == 0 {
 		return nil, nil
 	}

@@ -68,7 +68,7 @@ var (
 	PipedriveRetrySchedule = []time.Duration{3 * time.Second, 30 * time.Second, 150 * time.Second}
 )
 
-// Store is the subscription table the API keeps; *cursor.Store implements
+// Store is the subscription table the API keeps; every cursor.Store implements
 // it. Its methods must be safe for concurrent use.
 type Store interface {
 	CreateSubscription(ctx context.Context, sub cursor.Subscription) (cursor.Subscription, error)
@@ -80,7 +80,7 @@ type Store interface {
 	DeliverySummary(ctx context.Context, dest string) (cursor.DeliverySummary, error)
 }
 
-var _ Store = (*cursor.Store)(nil)
+var _ Store = cursor.Store(nil)
 
 // Options are what an API takes from its surroundings.
 type Options struct {

@@ -84,7 +84,7 @@ func (c *clock) advance(d time.Duration) {
 // env is an API over a real store, served by an httptest server.
 type env struct {
 	api      *API
-	store    *cursor.Store
+	store    *cursor.SQLite
 	srv      *httptest.Server
 	clock    *clock
 	resolver *fakeResolver

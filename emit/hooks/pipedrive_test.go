@@ -370,13 +370,17 @@ func TestPipedriveDeactivate(t *testing.T) {
 
 // deliver records a delivery attempt to dest answered with status, as the
 // engine does.
-func deliver(t *testing.T, s *cursor.Store, dest string, at time.Time, status int) {
+func deliver(t *testing.T, s *cursor.SQLite, dest string, at time.Time, status int) {
 	t.Helper()
 	ctx := context.Background()
 	id := fmt.Sprintf("evt_%d", at.UnixNano())
 	ev := cursor.Event{ID: id, Type: "deal.updated", Resource: "deals", Object: "deal", ObjectID: "1",
 		OccurredAt: at, DetectedAt: at, Data: json.RawMessage(`{}`)}
-	if err := s.CommitPage(ctx, cursor.Page{Resource: "deals", Cycle: 1, Events: []cursor.Event{ev}}); err != nil {
+	leases, err := s.AcquireLeases(ctx, "test", []string{cursor.ResourceLease("deals"), cursor.DestinationLease(dest)}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitPage(ctx, cursor.Page{Resource: "deals", Cycle: 1, Lease: leases[0], Events: []cursor.Event{ev}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.EnsureDestination(ctx, dest, at.Add(-time.Hour)); err != nil {
@@ -385,7 +389,7 @@ func deliver(t *testing.T, s *cursor.Store, dest string, at time.Time, status in
 	if _, err := s.Fanout(ctx, dest, func(string) bool { return true }, at); err != nil {
 		t.Fatal(err)
 	}
-	err := s.RecordOutcomes(ctx, []cursor.Outcome{{Destination: dest, EventID: id, At: at, HTTPStatus: status,
+	err = s.RecordOutcomes(ctx, leases[1], []cursor.Outcome{{Destination: dest, EventID: id, At: at, HTTPStatus: status,
 		Status: cursor.StatusDelivered, Counted: true}})
 	if err != nil {
 		t.Fatal(err)
