@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +77,7 @@ type Destination struct {
 	url     string // the http(s) URL as configured
 	safeURL string // url without credentials or query, for errors
 	path    string // the file of a file destination
-	format  string
+	format  Format
 	batched bool
 	timeout time.Duration
 	key     []byte // Standard Webhooks signing key; nil sends no webhook-signature
@@ -97,29 +99,24 @@ type Destination struct {
 // first Send).
 //
 // A secret must be a Standard Webhooks secret (whsec_ and a base64 key),
-// except with format cloud-elements, where any string is a valid Cloud
-// Elements signature key: when it is not a Standard Webhooks secret, that
-// destination sends Elements-Webhook-Signature only, and says so once in
-// the log.
+// except with a format that signs in its own way (cloud-elements, whose
+// signature key may be any string): when it is not a Standard Webhooks
+// secret, that destination sends the format's own signature only
+// (Elements-Webhook-Signature), and says so once in the log.
 func NewDestination(cfg config.Destination, opts Options) (*Destination, error) {
+	f, err := FormatByName(cfg.Format)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", cfg.Name, err)
+	}
 	d := &Destination{
 		cfg:     cfg,
-		format:  cfg.Format,
+		format:  f,
 		batched: cfg.Batch.MaxEvents > 1,
 		timeout: cfg.Timeout.D(),
 		now:     opts.Now,
 		stdout:  opts.Stdout,
 		log:     opts.Logger,
 		to:      opts.Recipient,
-	}
-	if d.format == "" {
-		d.format = config.DefaultFormat
-	}
-	switch d.format {
-	case config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, FormatPipedrive:
-	default:
-		return nil, fmt.Errorf("destination %s: format: want %s, %s, %s or %s (got %q)", cfg.Name,
-			config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, cfg.Format)
 	}
 	if d.timeout <= 0 {
 		d.timeout = config.DefaultTimeout
@@ -166,11 +163,13 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 
 	if cfg.Secret != "" {
 		key, err := SigningKey(string(cfg.Secret))
+		own := d.format.SignatureHeaders(string(cfg.Secret), nil)
 		switch {
 		case err == nil:
 			d.key = key
-		case d.format == config.FormatCloudElements:
-			d.log.Info("secret is not a Standard Webhooks secret (whsec_…): sending Elements-Webhook-Signature only")
+		case len(own) > 0:
+			d.log.Info("secret is not a Standard Webhooks secret (whsec_…): sending the format's own signature only",
+				"headers", strings.Join(slices.Sorted(maps.Keys(own)), ", "))
 		default:
 			return nil, fmt.Errorf("destination %s: secret: %w", cfg.Name, err)
 		}
@@ -219,6 +218,9 @@ func redact(u *url.URL) string {
 
 // Name returns the destination's configured name.
 func (d *Destination) Name() string { return d.cfg.Name }
+
+// Format returns the destination's body format.
+func (d *Destination) Format() Format { return d.format }
 
 // Config returns the destination's configuration. The caller must not
 // change it.
@@ -303,7 +305,7 @@ func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 }
 
 func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attempt) {
-	body, err := EncodeTo(d.format, events, d.batched, d.to)
+	body, err := encode(d.format, events, d.batched, d.to)
 	if err != nil {
 		a.Err = err
 		return
@@ -338,8 +340,10 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 	if d.key != nil {
 		req.Header.Set(HeaderWebhookSignature, sign(d.key, body.ID, a.At, body.Bytes))
 	}
-	if d.format == config.FormatCloudElements && d.cfg.Secret != "" {
-		req.Header.Set(HeaderElementsSignature, CloudElementsSignature(string(d.cfg.Secret), body.Bytes))
+	if d.cfg.Secret != "" {
+		for k, v := range d.format.SignatureHeaders(string(d.cfg.Secret), body.Bytes) {
+			req.Header.Set(k, v)
+		}
 	}
 
 	resp, err := d.client.Do(req)
@@ -420,7 +424,7 @@ const maxRetryAfter = 100 * 365 * 24 * time.Hour
 func (d *Destination) lines(events []cursor.Event) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, e := range events {
-		b, err := EncodeTo(d.format, []cursor.Event{e}, false, d.to)
+		b, err := encode(d.format, []cursor.Event{e}, false, d.to)
 		if err != nil {
 			return nil, err
 		}

@@ -371,7 +371,7 @@ func TestNewDestinationErrors(t *testing.T) {
 		{"no host", config.Destination{URL: "https:///hook"}, "no host"},
 		{"relative file", config.Destination{URL: "file:events.jsonl"}, "file:///absolute/path.jsonl"},
 		{"file host", config.Destination{URL: "file://server/events.jsonl"}, "file:///absolute/path.jsonl"},
-		{"format", config.Destination{URL: "stdout", Format: "xml"}, "format"},
+		{"format", config.Destination{URL: "stdout", Format: "xml"}, `unknown format "xml" (want pollhook, cloudevents, keap, cloud-elements or pipedrive)`},
 		{"secret", config.Destination{URL: "https://example.com", Secret: "not-base64-secret!"}, "secret"},
 		{"credentials", config.Destination{URL: "gopher://u:hidden@example.com"}, "gopher://example.com"},
 	}

@@ -187,6 +187,7 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 	e.start = e.now()
 	for _, d := range dests {
 		cfg := d.Config()
+		f := d.Format()
 		w := &worker{
 			e:        e,
 			d:        d,
@@ -197,13 +198,12 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 			batch:    max(cfg.Batch.MaxEvents, 1),
 			inFlight: max(cfg.MaxInFlight, 1),
 			ordered:  cfg.Ordering == config.OrderingOrdered,
-			keap:     cfg.Format == config.FormatKeap,
-			// Pipedrive treats a 410 like any other failure: its webhooks
-			// are removed only after days without a success.
-			goneDisables: cfg.Format != FormatPipedrive,
+			keap:     f.OneType(),
+			// A 410 does not disable every format's destination.
+			goneDisables: f.GoneDisables(),
 		}
-		if w.keap {
-			w.batch = min(w.batch, KeapMaxKeys)
+		if n := f.MaxEvents(); n > 0 {
+			w.batch = min(w.batch, n)
 		}
 		for _, s := range cfg.Retry.Schedule {
 			w.maxStep = max(w.maxStep, s.D())
