@@ -20,6 +20,7 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // UserAgent is the User-Agent of deliveries, unless a destination's headers
@@ -75,7 +76,7 @@ type Destination struct {
 	cfg     config.Destination
 	kind    kind
 	url     string // the http(s) URL as configured
-	safeURL string // url without credentials or query, for errors
+	safeURL string // url as redact.URL shows it, for errors
 	path    string // the file of a file destination
 	format  Format
 	batched bool
@@ -148,18 +149,18 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 	switch u.Scheme {
 	case "file":
 		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
-			return nil, fmt.Errorf("destination %s: url: want file:///absolute/path.jsonl (got %q)", cfg.Name, redact(u))
+			return nil, fmt.Errorf("destination %s: url: want file:///absolute/path.jsonl (got %q)", cfg.Name, redact.URL(cfg.URL))
 		}
 		d.kind, d.path = kindFile, u.Path
 		return d, nil
 	case "http", "https":
 		if u.Host == "" {
-			return nil, fmt.Errorf("destination %s: url: no host (got %q)", cfg.Name, redact(u))
+			return nil, fmt.Errorf("destination %s: url: no host (got %q)", cfg.Name, redact.URL(cfg.URL))
 		}
 	default:
-		return nil, fmt.Errorf("destination %s: url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", cfg.Name, StdoutURL, redact(u))
+		return nil, fmt.Errorf("destination %s: url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", cfg.Name, StdoutURL, redact.URL(cfg.URL))
 	}
-	d.kind, d.url, d.safeURL = kindHTTP, cfg.URL, redact(u)
+	d.kind, d.url, d.safeURL = kindHTTP, cfg.URL, redact.URL(cfg.URL)
 
 	if cfg.Secret != "" {
 		key, err := SigningKey(string(cfg.Secret))
@@ -202,20 +203,6 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 	return d, nil
 }
 
-// redact returns u without user information, query or fragment: what may be
-// shown in errors and logs. A dropped query shows as "?...".
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.Fragment, c.RawFragment = "", ""
-	q := c.RawQuery != "" || c.ForceQuery
-	c.RawQuery, c.ForceQuery = "", false
-	if q {
-		return c.String() + "?..."
-	}
-	return c.String()
-}
-
 // Name returns the destination's configured name.
 func (d *Destination) Name() string { return d.cfg.Name }
 
@@ -251,7 +238,7 @@ type Attempt struct {
 	// Latency is how long the attempt took, response body included.
 	Latency time.Duration
 	// Err says why the attempt failed; nil on success. It never holds a
-	// secret or the credentials or query of the URL.
+	// secret, nor the URL's user information or query values.
 	Err error
 	// RetryAfter is the wait the receiver asked for with Retry-After on a
 	// 429 or 503 response; 0 when it asked none.
@@ -376,7 +363,7 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		to := ""
 		if loc, lerr := resp.Location(); lerr == nil {
-			to = " to " + redact(loc)
+			to = " to " + redact.URL(loc.String())
 		}
 		a.Err = fmt.Errorf("post %s: %s: redirect%s not followed (a destination must answer 2xx)", d.safeURL, resp.Status, to)
 	case resp.StatusCode == http.StatusGone:

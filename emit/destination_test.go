@@ -247,7 +247,7 @@ func TestSendOutcomes(t *testing.T) {
 		}, false, 500, false, 0, "500 Internal Server Error"},
 		{"302", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, redirected.URL+"/elsewhere?token=abc", http.StatusFound)
-		}, false, 302, false, 0, "redirect to " + redirected.URL + "/elsewhere?... not followed"},
+		}, false, 302, false, 0, "redirect to " + redirected.URL + "/elsewhere?token=REDACTED not followed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

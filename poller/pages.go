@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // Query parameter names used when a resource's pagination leaves them out.
@@ -39,7 +40,8 @@ type Fetcher struct {
 type Page struct {
 	// Number counts pages from 1 within a walk.
 	Number int
-	// URL is the page's URL, credentials redacted.
+	// URL is the page's URL, redacted (no user information, query values
+	// hidden).
 	URL     string
 	Records []Record
 	Skips   []Skip
@@ -120,7 +122,7 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 		if err != nil {
 			return fmt.Errorf("fetch page %d: %w", n, err)
 		}
-		shown := f.c.redactURL(resp.URL)
+		shown := redact.URL(resp.URL)
 		doc, err := f.x.Decode(resp.Body)
 		if err != nil {
 			// The error quotes the body, which may echo a credential.
@@ -175,7 +177,7 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 						nextErr = f.checkNextPage(first, resp.URL, next)
 					}
 					if nextErr == nil && seen[f.c.stripAuth(next)] {
-						nextErr = fmt.Errorf("pagination loop: next url %q repeated at page %d", f.c.redactURL(next), n)
+						nextErr = fmt.Errorf("pagination loop: next url %q repeated at page %d", redact.URL(next), n)
 					}
 					more = true
 				}
@@ -229,7 +231,7 @@ func (f *Fetcher) checkNextPage(first *url.URL, page, next string) error {
 	}
 	p, _ := url.Parse(page)
 	if strings.EqualFold(n.Scheme, "http") && (isHTTPS(first) || isHTTPS(p)) {
-		return fmt.Errorf("pagination: next page %s leaves https for plain http; pollhook does not send credentials unencrypted", f.c.redactURL(next))
+		return fmt.Errorf("pagination: next page %s leaves https for plain http; pollhook does not send credentials unencrypted", redact.URL(next))
 	}
 	if first != nil && sameHost(first, n) {
 		return nil
@@ -241,7 +243,7 @@ func (f *Fetcher) checkNextPage(first *url.URL, page, next string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("pagination: next page %s is on another host than %s; pollhook does not send credentials there", f.c.redactURL(next), than)
+	return fmt.Errorf("pagination: next page %s is on another host than %s; pollhook does not send credentials there", redact.URL(next), than)
 }
 
 func isHTTPS(u *url.URL) bool { return u != nil && strings.EqualFold(u.Scheme, "https") }
