@@ -21,6 +21,7 @@ import (
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/internal/redact"
+	"github.com/pollhook/pollhook/internal/retryafter"
 )
 
 // UserAgent is the User-Agent of deliveries, unless a destination's headers
@@ -373,38 +374,12 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 		a.Err = fmt.Errorf("post %s: %s", d.safeURL, resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), d.now())
+		a.RetryAfter, _ = retryafter.Parse(resp.Header.Get("Retry-After"), d.now(), maxRetryAfter)
 	}
 }
 
-// ParseRetryAfter returns the wait a Retry-After value asks for: a number
-// of seconds, or an HTTP date less now. It returns 0 for an empty, invalid
-// or past value.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		return time.Duration(secs) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	if w := t.Sub(now); w > 0 {
-		return w
-	}
-	return 0
-}
-
-// maxRetryAfter keeps a huge Retry-After from overflowing a Duration.
+// maxRetryAfter keeps a huge Retry-After from overflowing a Duration; the
+// engine waits at most the retry schedule's largest step anyway.
 const maxRetryAfter = 100 * 365 * 24 * time.Hour
 
 // lines returns events as JSON lines in the destination's format.

@@ -596,24 +596,3 @@ func TestMatches(t *testing.T) {
 		t.Errorf("Name %q, Config %+v", d.Name(), d.Config())
 	}
 }
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := map[string]time.Duration{
-		"":     0,
-		"30":   30 * time.Second,
-		" 5 ":  5 * time.Second,
-		"0":    0,
-		"-3":   0,
-		"soon": 0,
-		now.Add(time.Hour).Format(http.TimeFormat):  time.Hour,
-		now.Add(-time.Hour).Format(http.TimeFormat): 0,
-		"99999999999999999999":                      0, // not an int64: not a date either
-		"9999999999999":                             maxRetryAfter,
-	}
-	for in, want := range tests {
-		if got := ParseRetryAfter(in, now); got != want {
-			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

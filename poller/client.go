@@ -25,6 +25,7 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/internal/redact"
+	"github.com/pollhook/pollhook/internal/retryafter"
 )
 
 const (
@@ -257,7 +258,7 @@ func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
 		}
 		wait := c.backoff(n)
 		if f.retryAfter >= 0 {
-			wait = min(f.retryAfter, c.maxWait)
+			wait = f.retryAfter
 		}
 		c.log.Warn("upstream request failed; retrying",
 			"url", shown, "attempt", n, "attempts", c.attempts, "wait", wait, "error", c.scrubString(f.brief()))
@@ -274,7 +275,7 @@ type failure struct {
 	body       string
 	err        error
 	retryable  bool
-	retryAfter time.Duration // -1 when the response said nothing
+	retryAfter time.Duration // at most maxWait; -1 when the response said nothing
 }
 
 func (f *failure) final(shown string, attempts int) error {
@@ -326,7 +327,7 @@ func (c *Client) try(ctx context.Context, u *url.URL, shown string) (*Response, 
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
-		ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		ra, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), c.maxWait)
 		if !ok {
 			ra = -1
 		}
@@ -526,22 +527,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		n = max(0, min(n, 1<<31))
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
 }
 
 func retryableStatus(code int) bool {
