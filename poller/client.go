@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/clip"
 	"github.com/pollhook/pollhook/internal/redact"
 	"github.com/pollhook/pollhook/internal/retryafter"
 )
@@ -653,14 +654,9 @@ func setURLQuery(rawURL string, kv ...string) string {
 // snippet returns the start of body on one line, unprintable characters
 // replaced, for an error message.
 func snippet(body []byte) string {
-	cut := len(body) > snippetBytes
-	if cut {
-		body = body[:snippetBytes]
-		for len(body) > 0 && !utf8.Valid(body) {
-			body = body[:len(body)-1]
-		}
-	}
-	s := strings.Join(strings.Fields(string(body)), " ")
+	s := clip.Bytes(string(body), snippetBytes)
+	cut := len(s) < len(body)
+	s = strings.Join(strings.Fields(s), " ")
 	s = strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			return '?'

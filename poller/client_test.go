@@ -648,3 +648,18 @@ func TestMaxBodyBytesDeclaredLengthReadsNothing(t *testing.T) {
 		t.Fatalf("err = %v, want max_body_bytes refused from the Content-Length", err)
 	}
 }
+
+// TestSnippetKeepsTextAfterABadByte: an error body in Latin-1 (one byte
+// that is not UTF-8 near its start) is still quoted, up to snippetBytes,
+// with the bad byte shown as "?".
+func TestSnippetKeepsTextAfterABadByte(t *testing.T) {
+	body := []byte("Caf\xe9 closed:\n" + strings.Repeat("x", 300))
+	got := snippet(body)
+	want := "Caf? closed: " + strings.Repeat("x", snippetBytes-len("Caf\xe9 closed:\n")) + "…"
+	if got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	if got := snippet([]byte("short\tbody")); got != "short body" {
+		t.Errorf("snippet of a short body = %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/clip"
 	"github.com/pollhook/pollhook/internal/redact"
 )
 
@@ -158,7 +159,7 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 				var cur string
 				if cur, nextErr = f.x.next(doc); nextErr == nil && cur != "" {
 					if seen[cur] {
-						nextErr = fmt.Errorf("pagination loop: next cursor %q repeated at page %d", clip(cur, 100), n)
+						nextErr = fmt.Errorf("pagination loop: next cursor %q repeated at page %d", clip.Ellipsis(cur, 100), n)
 					}
 					seen[cur], more = true, true
 					next = setURLQuery(firstURL, f.p.CursorParam, cur)
@@ -290,13 +291,6 @@ func resolveRef(base, ref string) (string, error) {
 	u := b.ResolveReference(r)
 	u.Fragment, u.RawFragment = "", ""
 	return u.String(), nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // link is one link of a Link header (RFC 8288).
