@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 )
@@ -474,20 +476,13 @@ func (w *worker) sendUnordered(ctx context.Context, t *tally) error {
 	page = max(w.batch, min(page, maxPage)/w.batch*w.batch)
 	now := w.e.now()
 
-	sem := make(chan struct{}, w.inFlight)
-	var wg sync.WaitGroup
-	var gone atomic.Bool
-	var errMu sync.Mutex
-	var sendErr error
-	failed := func() bool {
-		errMu.Lock()
-		defer errMu.Unlock()
-		return sendErr != nil
-	}
+	var g errgroup.Group
+	g.SetLimit(w.inFlight)
+	var stop atomic.Bool // a request met a 410 or failed on the store
 	var after int64
 	var err error
 loop:
-	for ctx.Err() == nil && !gone.Load() && !failed() {
+	for ctx.Err() == nil && !stop.Load() {
 		var due []cursor.PendingDelivery
 		due, err = w.e.store.Pending(ctx, cursor.PendingQuery{Destination: w.name, Due: now, AfterSeq: after, Limit: page})
 		if err != nil || len(due) == 0 {
@@ -504,36 +499,27 @@ loop:
 					continue
 				}
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if ctx.Err() != nil || stop.Load() {
 				break loop
 			}
-			if gone.Load() || failed() {
-				<-sem
-				break loop
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				g, err := w.send(ctx, b, t)
-				if g {
-					gone.Store(true)
+			g.Go(func() error {
+				// Go may have waited for a free slot: look again.
+				if ctx.Err() != nil || stop.Load() {
+					return nil
 				}
-				if err != nil {
-					errMu.Lock()
-					sendErr = errors.Join(sendErr, err)
-					errMu.Unlock()
+				gone, err := w.send(ctx, b, t)
+				if gone || err != nil {
+					stop.Store(true)
 				}
-			}()
+				return err
+			})
 		}
 		if last {
 			break
 		}
 	}
-	wg.Wait()
-	if err == nil && sendErr == nil && !gone.Load() && ctx.Err() == nil {
+	sendErr := g.Wait()
+	if err == nil && !stop.Load() && ctx.Err() == nil {
 		next, ok, nerr := w.e.store.NextDue(ctx, w.name, now)
 		if nerr != nil {
 			return nerr
