@@ -16,6 +16,7 @@ import (
 	"github.com/itchyny/gojq"
 
 	"github.com/pollhook/pollhook/config/datefmt"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // validator checks a decoded config, fills in the defaults that depend on
@@ -229,23 +230,8 @@ func (v *validator) httpURL(p keyPath, s, key, example string) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.errf(p, "want an absolute http(s) URL such as %s (got %q)", example, redactURL(s))
+		v.errf(p, "want an absolute http(s) URL such as %s (got %q)", example, redact.URL(s))
 	}
-}
-
-// redactURL hides what of a URL may be a secret (the password and the
-// query, which may hold an API key) for an error message.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		if u.RawQuery != "" {
-			u.RawQuery = "…"
-		}
-		return u.Redacted()
-	}
-	if i := strings.IndexAny(s, "?@"); i >= 0 {
-		return s[:i] + "…"
-	}
-	return s
 }
 
 var (
@@ -344,12 +330,12 @@ func (v *validator) resourceURL(p keyPath, r *Resource) {
 	u, err := url.Parse(t.probe())
 	switch {
 	case err != nil:
-		v.errf(up, "want a path such as /contacts?limit=10, or an absolute http(s) URL (got %q)", redactURL(t.probe()))
+		v.errf(up, "want a path such as /contacts?limit=10, or an absolute http(s) URL (got %q)", redact.URL(t.probe()))
 	case u.Scheme == "":
 	case u.Scheme != "http" && u.Scheme != "https":
 		v.errf(up, "want a path such as /contacts, or an http(s) URL (got scheme %q)", u.Scheme)
 	case u.Host == "":
-		v.errf(up, "want an absolute http(s) URL with a host (got %q)", redactURL(r.URL))
+		v.errf(up, "want an absolute http(s) URL with a host (got %q)", redact.URL(r.URL))
 	}
 }
 
@@ -550,17 +536,17 @@ func (v *validator) destinationURL(p keyPath, s string) {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		v.errf(p, "%s (got %q)", want, redactURL(s))
+		v.errf(p, "%s (got %q)", want, redact.URL(s))
 	case u.Scheme == "http" || u.Scheme == "https":
 		if u.Host == "" {
-			v.errf(p, "%s; the URL has no host (got %q)", want, redactURL(s))
+			v.errf(p, "%s; the URL has no host (got %q)", want, redact.URL(s))
 		}
 	case u.Scheme == "file":
 		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
-			v.errf(p, "want file:///absolute/path, with three slashes (got %q)", redactURL(s))
+			v.errf(p, "want file:///absolute/path, with three slashes (got %q)", redact.URL(s))
 		}
 	default:
-		v.errf(p, "%s (got %q)", want, redactURL(s))
+		v.errf(p, "%s (got %q)", want, redact.URL(s))
 	}
 }
 

@@ -25,7 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/pollhook/pollhook/internal/clip"
 )
 
 // Bounds on what the delivery log keeps of an attempt.
@@ -660,17 +661,10 @@ func (s *SQLite) hasDelivery(ctx context.Context, tx *sql.Tx, dest, eventID stri
 	return err == nil
 }
 
-// truncate cuts s to at most n bytes, at a rune boundary, and makes it
-// valid UTF-8.
+// truncate makes s valid UTF-8 and cuts it to at most n bytes, at a rune
+// boundary.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		i := n
-		for i > 0 && !utf8.RuneStart(s[i]) {
-			i--
-		}
-		s = s[:i]
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return clip.Bytes(strings.ToValidUTF8(s, "\uFFFD"), n)
 }
 
 // listLimit applies DefaultListLimit and MaxListLimit.

@@ -124,7 +124,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING `+subscriptionColumns,
 		sub.Key, sub.Dialect, sub.EventKey, sub.EventAction, sub.EventObject, sub.URL, string(sub.Status), sub.Secret,
 		sub.HTTPUser, sub.HTTPPassword, sub.Name, sub.Version, sub.UserID,
-		nanos(sub.CreatedAt), nanos(sub.UpdatedAt), nanos(sub.InactiveAt), clip(sub.InactiveReason, MaxReasonBytes))
+		nanos(sub.CreatedAt), nanos(sub.UpdatedAt), nanos(sub.InactiveAt), truncate(sub.InactiveReason, MaxReasonBytes))
 	out, err := scanSubscription(row)
 	if err != nil {
 		return Subscription{}, fmt.Errorf("create subscription %s: %w", sub.Key, err)
@@ -215,11 +215,11 @@ UPDATE subscriptions SET dialect = ?, event_key = ?, event_action = ?, event_obj
 WHERE id = ?`,
 			sub.Dialect, sub.EventKey, sub.EventAction, sub.EventObject, sub.URL, string(sub.Status),
 			sub.Secret, sub.HTTPUser, sub.HTTPPassword, sub.Name, sub.Version, sub.UserID, nanos(sub.CreatedAt),
-			nanos(sub.UpdatedAt), nanos(sub.InactiveAt), clip(sub.InactiveReason, MaxReasonBytes), id)
+			nanos(sub.UpdatedAt), nanos(sub.InactiveAt), truncate(sub.InactiveReason, MaxReasonBytes), id)
 		if err != nil {
 			return err
 		}
-		sub.InactiveReason = clip(sub.InactiveReason, MaxReasonBytes)
+		sub.InactiveReason = truncate(sub.InactiveReason, MaxReasonBytes)
 		out = sub
 		return nil
 	})
@@ -276,15 +276,4 @@ SELECT coalesce((SELECT at FROM attempts WHERE destination = ?1 ORDER BY id DESC
 	}
 	d.LastAt, d.LastSuccess = fromNanos(last), fromNanos(ok)
 	return d, nil
-}
-
-// clip returns s cut to at most n bytes, on a UTF-8 boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

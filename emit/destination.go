@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,8 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/redact"
+	"github.com/pollhook/pollhook/internal/retryafter"
 )
 
 // UserAgent is the User-Agent of deliveries, unless a destination's headers
@@ -74,9 +78,9 @@ type Destination struct {
 	cfg     config.Destination
 	kind    kind
 	url     string // the http(s) URL as configured
-	safeURL string // url without credentials or query, for errors
+	safeURL string // url as redact.URL shows it, for errors
 	path    string // the file of a file destination
-	format  string
+	format  Format
 	batched bool
 	timeout time.Duration
 	key     []byte // Standard Webhooks signing key; nil sends no webhook-signature
@@ -99,29 +103,24 @@ type Destination struct {
 // first Send).
 //
 // A secret must be a Standard Webhooks secret (whsec_ and a base64 key),
-// except with format cloud-elements, where any string is a valid Cloud
-// Elements signature key: when it is not a Standard Webhooks secret, that
-// destination sends Elements-Webhook-Signature only, and says so once in
-// the log.
+// except with a format that signs in its own way (cloud-elements, whose
+// signature key may be any string): when it is not a Standard Webhooks
+// secret, that destination sends the format's own signature only
+// (Elements-Webhook-Signature), and says so once in the log.
 func NewDestination(cfg config.Destination, opts Options) (*Destination, error) {
+	f, err := FormatByName(cfg.Format)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", cfg.Name, err)
+	}
 	d := &Destination{
 		cfg:     cfg,
-		format:  cfg.Format,
+		format:  f,
 		batched: cfg.Batch.MaxEvents > 1,
 		timeout: cfg.Timeout.D(),
 		now:     opts.Now,
 		stdout:  opts.Stdout,
 		log:     opts.Logger,
 		to:      opts.Recipient,
-	}
-	if d.format == "" {
-		d.format = config.DefaultFormat
-	}
-	switch d.format {
-	case config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, FormatPipedrive:
-	default:
-		return nil, fmt.Errorf("destination %s: format: want %s, %s, %s or %s (got %q)", cfg.Name,
-			config.FormatPollhook, config.FormatCloudEvents, config.FormatKeap, config.FormatCloudElements, cfg.Format)
 	}
 	if d.timeout <= 0 {
 		d.timeout = config.DefaultTimeout
@@ -153,26 +152,28 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 	switch u.Scheme {
 	case "file":
 		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
-			return nil, fmt.Errorf("destination %s: url: want file:///absolute/path.jsonl (got %q)", cfg.Name, redact(u))
+			return nil, fmt.Errorf("destination %s: url: want file:///absolute/path.jsonl (got %q)", cfg.Name, redact.URL(cfg.URL))
 		}
 		d.kind, d.path = kindFile, u.Path
 		return d, nil
 	case "http", "https":
 		if u.Host == "" {
-			return nil, fmt.Errorf("destination %s: url: no host (got %q)", cfg.Name, redact(u))
+			return nil, fmt.Errorf("destination %s: url: no host (got %q)", cfg.Name, redact.URL(cfg.URL))
 		}
 	default:
-		return nil, fmt.Errorf("destination %s: url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", cfg.Name, StdoutURL, redact(u))
+		return nil, fmt.Errorf("destination %s: url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", cfg.Name, StdoutURL, redact.URL(cfg.URL))
 	}
-	d.kind, d.url, d.safeURL = kindHTTP, cfg.URL, redact(u)
+	d.kind, d.url, d.safeURL = kindHTTP, cfg.URL, redact.URL(cfg.URL)
 
 	if cfg.Secret != "" {
 		key, err := SigningKey(string(cfg.Secret))
+		own := d.format.SignatureHeaders(string(cfg.Secret), nil)
 		switch {
 		case err == nil:
 			d.key = key
-		case d.format == config.FormatCloudElements:
-			d.log.Info("secret is not a Standard Webhooks secret (whsec_…): sending Elements-Webhook-Signature only")
+		case len(own) > 0:
+			d.log.Info("secret is not a Standard Webhooks secret (whsec_…): sending the format's own signature only",
+				"headers", strings.Join(slices.Sorted(maps.Keys(own)), ", "))
 		default:
 			return nil, fmt.Errorf("destination %s: secret: %w", cfg.Name, err)
 		}
@@ -206,20 +207,6 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 	return d, nil
 }
 
-// redact returns u without user information, query or fragment: what may be
-// shown in errors and logs. A dropped query shows as "?...".
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.Fragment, c.RawFragment = "", ""
-	q := c.RawQuery != "" || c.ForceQuery
-	c.RawQuery, c.ForceQuery = "", false
-	if q {
-		return c.String() + "?..."
-	}
-	return c.String()
-}
-
 // Same reports whether d and o deliver the same way: the same
 // configuration, recipient and transport. An engine keeps a destination
 // it is given again when it is the same.
@@ -229,6 +216,9 @@ func (d *Destination) Same(o *Destination) bool {
 
 // Name returns the destination's configured name.
 func (d *Destination) Name() string { return d.cfg.Name }
+
+// Format returns the destination's body format.
+func (d *Destination) Format() Format { return d.format }
 
 // Config returns the destination's configuration. The caller must not
 // change it.
@@ -259,7 +249,7 @@ type Attempt struct {
 	// Latency is how long the attempt took, response body included.
 	Latency time.Duration
 	// Err says why the attempt failed; nil on success. It never holds a
-	// secret or the credentials or query of the URL.
+	// secret, nor the URL's user information or query values.
 	Err error
 	// RetryAfter is the wait the receiver asked for with Retry-After on a
 	// 429 or 503 response; 0 when it asked none.
@@ -313,7 +303,7 @@ func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 }
 
 func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attempt) {
-	body, err := EncodeTo(d.format, events, d.batched, d.to)
+	body, err := encode(d.format, events, d.batched, d.to)
 	if err != nil {
 		a.Err = err
 		return
@@ -348,8 +338,10 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 	if d.key != nil {
 		req.Header.Set(HeaderWebhookSignature, sign(d.key, body.ID, a.At, body.Bytes))
 	}
-	if d.format == config.FormatCloudElements && d.cfg.Secret != "" {
-		req.Header.Set(HeaderElementsSignature, CloudElementsSignature(string(d.cfg.Secret), body.Bytes))
+	if d.cfg.Secret != "" {
+		for k, v := range d.format.SignatureHeaders(string(d.cfg.Secret), body.Bytes) {
+			req.Header.Set(k, v)
+		}
 	}
 
 	resp, err := d.client.Do(req)
@@ -382,7 +374,7 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		to := ""
 		if loc, lerr := resp.Location(); lerr == nil {
-			to = " to " + redact(loc)
+			to = " to " + redact.URL(loc.String())
 		}
 		a.Err = fmt.Errorf("post %s: %s: redirect%s not followed (a destination must answer 2xx)", d.safeURL, resp.Status, to)
 	case resp.StatusCode == http.StatusGone:
@@ -392,45 +384,19 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 		a.Err = fmt.Errorf("post %s: %s", d.safeURL, resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), d.now())
+		a.RetryAfter, _ = retryafter.Parse(resp.Header.Get("Retry-After"), d.now(), maxRetryAfter)
 	}
 }
 
-// ParseRetryAfter returns the wait a Retry-After value asks for: a number
-// of seconds, or an HTTP date less now. It returns 0 for an empty, invalid
-// or past value.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		return time.Duration(secs) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	if w := t.Sub(now); w > 0 {
-		return w
-	}
-	return 0
-}
-
-// maxRetryAfter keeps a huge Retry-After from overflowing a Duration.
+// maxRetryAfter keeps a huge Retry-After from overflowing a Duration; the
+// engine waits at most the retry schedule's largest step anyway.
 const maxRetryAfter = 100 * 365 * 24 * time.Hour
 
 // lines returns events as JSON lines in the destination's format.
 func (d *Destination) lines(events []cursor.Event) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, e := range events {
-		b, err := EncodeTo(d.format, []cursor.Event{e}, false, d.to)
+		b, err := encode(d.format, []cursor.Event{e}, false, d.to)
 		if err != nil {
 			return nil, err
 		}

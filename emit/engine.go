@@ -369,19 +369,20 @@ type target struct {
 
 func newTarget(d *Destination) *target {
 	cfg := d.Config()
+	f := d.Format()
 	t := &target{
 		d:        d,
 		cfg:      cfg,
 		batch:    max(cfg.Batch.MaxEvents, 1),
 		inFlight: max(cfg.MaxInFlight, 1),
 		ordered:  cfg.Ordering == config.OrderingOrdered,
-		oneType:  cfg.Format == config.FormatKeap,
-		// Pipedrive treats a 410 like any other failure: its webhooks
-		// are removed only after days without a success.
-		goneDisables: cfg.Format != FormatPipedrive,
+		oneType:  f.OneType(),
+		// A 410 does not disable every format's destination (Pipedrive
+		// removes its webhooks only after days without a success).
+		goneDisables: f.GoneDisables(),
 	}
-	if t.oneType {
-		t.batch = min(t.batch, KeapMaxKeys)
+	if n := f.MaxEvents(); n > 0 {
+		t.batch = min(t.batch, n)
 	}
 	for _, s := range cfg.Retry.Schedule {
 		t.maxStep = max(t.maxStep, s.D())
@@ -676,7 +677,8 @@ loop:
 				break loop
 			}
 			g.Go(func() error {
-				if stop.Load() || w.removed() {
+				// Go may have waited for a free slot: look again.
+				if ctx.Err() != nil || stop.Load() || w.removed() {
 					return nil
 				}
 				gone, err := w.send(ctx, p, b, t)

@@ -1,6 +1,7 @@
 // Package emit turns outbox events into what receivers get: the event
-// envelope and its formats (pollhook, cloudevents, keap, cloud-elements),
-// destinations, batching, signing and delivery.
+// envelope and its formats (pollhook, cloudevents, keap, cloud-elements,
+// pipedrive: one Format value each), destinations, batching, signing and
+// delivery.
 package emit
 
 import (

@@ -335,3 +335,44 @@ func TestEncodeErrors(t *testing.T) {
 		t.Error("invalid record JSON: no error")
 	}
 }
+
+// TestFormatRules: what a destination does differently by format — the
+// most events a body holds, one type a body, whether a 410 disables it,
+// and its own signature header.
+func TestFormatRules(t *testing.T) {
+	tests := []struct {
+		name         string
+		maxEvents    int
+		oneType      bool
+		goneDisables bool
+		sigHeader    string
+	}{
+		{"", 0, false, true, ""}, // the default: pollhook
+		{config.FormatPollhook, 0, false, true, ""},
+		{config.FormatCloudEvents, 0, false, true, ""},
+		{config.FormatKeap, KeapMaxKeys, true, true, ""},
+		{config.FormatCloudElements, 0, false, true, HeaderElementsSignature},
+		{FormatPipedrive, 1, false, false, ""},
+	}
+	for _, tt := range tests {
+		f, err := FormatByName(tt.name)
+		if err != nil {
+			t.Fatalf("FormatByName(%q): %v", tt.name, err)
+		}
+		if tt.name != "" && f.Name() != tt.name {
+			t.Errorf("FormatByName(%q).Name() = %q", tt.name, f.Name())
+		}
+		var sig string
+		for k := range f.SignatureHeaders("key", []byte("{}")) {
+			sig += k
+		}
+		if f.MaxEvents() != tt.maxEvents || f.OneType() != tt.oneType || f.GoneDisables() != tt.goneDisables || sig != tt.sigHeader {
+			t.Errorf("format %q: max events %d, one type %v, 410 disables %v, signature header %q; want %d, %v, %v, %q",
+				tt.name, f.MaxEvents(), f.OneType(), f.GoneDisables(), sig, tt.maxEvents, tt.oneType, tt.goneDisables, tt.sigHeader)
+		}
+	}
+	if _, err := FormatByName("cloudevent"); err == nil ||
+		err.Error() != `unknown format "cloudevent" (want pollhook, cloudevents, keap, cloud-elements or pipedrive)` {
+		t.Errorf("unknown format: error %v, want one listing every format", err)
+	}
+}

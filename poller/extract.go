@@ -19,6 +19,7 @@ import (
 	"github.com/itchyny/gojq"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/clip"
 )
 
 // Record is one record of a page, ready for the diff.
@@ -501,11 +502,7 @@ func describe(v any) string {
 	case bool:
 		return strconv.FormatBool(v)
 	case string:
-		s := v
-		if len(s) > 40 {
-			s = s[:40] + "…"
-		}
-		return fmt.Sprintf("the string %q", s)
+		return fmt.Sprintf("the string %q", clip.Ellipsis(v, 40))
 	case []any:
 		return fmt.Sprintf("an array of %d", len(v))
 	case map[string]any:

@@ -1,6 +1,10 @@
 package poller
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pollhook/pollhook/internal/clip"
+)
 
 // cursorPages is pagination type cursor: firstURL, then firstURL with
 // cursor_param=<next_cursor of the last body>, until a body's next cursor
@@ -23,15 +27,8 @@ func (p *cursorPages) next(pg fetched) (nextPage, error) {
 		return nextPage{}, err
 	}
 	if p.seen[cur] {
-		return nextPage{}, fmt.Errorf("pagination loop: next cursor %q repeated at page %d", clip(cur, 100), pg.n)
+		return nextPage{}, fmt.Errorf("pagination loop: next cursor %q repeated at page %d", clip.Ellipsis(cur, 100), pg.n)
 	}
 	p.seen[cur] = true
 	return nextPage{url: setURLQuery(p.firstURL, p.f.p.CursorParam, cur)}, nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // linkedPages serves pagination types next_url and link_header: firstURL,
@@ -47,7 +49,7 @@ func (p *linkedPages) next(pg fetched) (nextPage, error) {
 		err = p.f.checkNextPage(p.firstPage, pg.resp.URL, next)
 	}
 	if err == nil && p.seen[p.f.c.stripAuth(next)] {
-		err = fmt.Errorf("pagination loop: next url %q repeated at page %d", p.f.c.redactURL(next), pg.n)
+		err = fmt.Errorf("pagination loop: next url %q repeated at page %d", redact.URL(next), pg.n)
 	}
 	return nextPage{url: next}, err
 }
@@ -72,7 +74,7 @@ func (f *Fetcher) checkNextPage(first *url.URL, page, next string) error {
 	}
 	p, _ := url.Parse(page)
 	if strings.EqualFold(n.Scheme, "http") && (isHTTPS(first) || isHTTPS(p)) {
-		return fmt.Errorf("pagination: next page %s leaves https for plain http; pollhook does not send credentials unencrypted", f.c.redactURL(next))
+		return fmt.Errorf("pagination: next page %s leaves https for plain http; pollhook does not send credentials unencrypted", redact.URL(next))
 	}
 	if first != nil && sameHost(first, n) {
 		return nil
@@ -84,7 +86,7 @@ func (f *Fetcher) checkNextPage(first *url.URL, page, next string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("pagination: next page %s is on another host than %s; pollhook does not send credentials there", f.c.redactURL(next), than)
+	return fmt.Errorf("pagination: next page %s is on another host than %s; pollhook does not send credentials there", redact.URL(next), than)
 }
 
 func isHTTPS(u *url.URL) bool { return u != nil && strings.EqualFold(u.Scheme, "https") }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // Query parameter names used when a resource's pagination leaves them out.
@@ -37,7 +38,8 @@ type Fetcher struct {
 type Page struct {
 	// Number counts pages from 1 within a walk.
 	Number int
-	// URL is the page's URL, credentials redacted.
+	// URL is the page's URL, redacted (no user information, query values
+	// hidden).
 	URL     string
 	Records []Record
 	Skips   []Skip
@@ -93,7 +95,7 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 		if err != nil {
 			return fmt.Errorf("fetch page %d: %w", n, err)
 		}
-		shown := f.c.redactURL(resp.URL)
+		shown := redact.URL(resp.URL)
 		doc, err := f.x.Decode(resp.Body)
 		if err != nil {
 			// The error quotes the body, which may echo a credential.

@@ -86,13 +86,13 @@ func NewScheduler(cyclers []Cycler, opts SchedulerOptions) *Scheduler {
 
 // loop is the goroutine of one resource.
 type loop struct {
-	name  string
-	wake  chan struct{}
-	stop  context.CancelFunc // ends the loop, and the cycle in hand at its next page
-	done  chan struct{}      // closed when the loop has returned; nil until it starts
-	prev  *loop              // a removed loop of the same name to wait for
-	mu    sync.Mutex
-	c     Cycler // the cycler of the next cycle
+	name string
+	wake chan struct{}
+	stop context.CancelFunc // ends the loop, and the cycle in hand at its next page
+	done chan struct{}      // closed when the loop has returned; nil until it starts
+	prev *loop              // a removed loop of the same name to wait for
+	mu   sync.Mutex
+	c    Cycler // the cycler of the next cycle
 }
 
 func (l *loop) cycler() Cycler {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 func init() {
@@ -60,7 +61,7 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 		if s.RateLimit != nil {
 			extra = fmt.Sprintf("\trate %g/s burst %d", s.RateLimit.PerSecond, s.RateLimit.Burst)
 		}
-		fmt.Fprintf(w, "  %s\t%s\tauth %s\ttimeout %s%s\n", s.Name, redactUserinfo(s.BaseURL), authSummary(s.Auth), s.Timeout.D(), extra)
+		fmt.Fprintf(w, "  %s\t%s\tauth %s\ttimeout %s%s\n", s.Name, redact.URL(s.BaseURL), authSummary(s.Auth), s.Timeout.D(), extra)
 	}
 	fmt.Fprintf(w, "\nresources (%d)\n", len(cfg.Resources))
 	for _, r := range cfg.Resources {
@@ -78,7 +79,7 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 		if d.Secret != "" {
 			secret = "secret " + d.Secret.String()
 		}
-		fmt.Fprintf(w, "  %s\t%s\tevents %s\tformat %s\t%s\n", d.Name, redactUserinfo(d.URL), strings.Join(d.Events, ","), d.Format, secret)
+		fmt.Fprintf(w, "  %s\t%s\tevents %s\tformat %s\t%s\n", d.Name, redact.URL(d.URL), strings.Join(d.Events, ","), d.Format, secret)
 	}
 	w.Flush()
 }
@@ -94,27 +95,7 @@ func authSummary(a config.Auth) string {
 	case config.AuthQuery:
 		return "query " + a.Name + "=" + a.Value.String()
 	case config.AuthOAuth2:
-		return "oauth2 " + redactUserinfo(a.TokenURL) + " client " + a.ClientID + " " + a.ClientSecret.String()
+		return "oauth2 " + redact.URL(a.TokenURL) + " client " + a.ClientID + " " + a.ClientSecret.String()
 	}
 	return a.Type
-}
-
-// redactUserinfo hides a password written into a URL, and its query
-// string, which may carry a token.
-func redactUserinfo(u string) string {
-	if base, _, ok := strings.Cut(u, "?"); ok {
-		u = base + "?…"
-	}
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	host, path, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(host, "@"); at >= 0 {
-		host = "<secret>@" + host[at+1:]
-	}
-	if path != "" || strings.Contains(rest, "/") {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 func init() {
@@ -95,7 +96,7 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 		if err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
 			return err
 		}
-		row := destinationRow{Name: d.Name, URL: redactUserinfo(d.URL), Pending: b.Pending, Dead: b.Dead,
+		row := destinationRow{Name: d.Name, URL: redact.URL(d.URL), Pending: b.Pending, Dead: b.Dead,
 			Disabled: st.Disabled(), DisabledReason: st.DisabledReason}
 		if !b.OldestPending.IsZero() {
 			row.OldestPending = fmtTime(b.OldestPending)

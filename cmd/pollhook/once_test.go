@@ -252,8 +252,8 @@ destinations:
 			t.Errorf("check printed the secret %q:\n%s", secret, out)
 		}
 	}
-	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "hooks.example.com/in?…") ||
-		!strings.Contains(out, "https://<secret>@api.example.com/v1?…") || !strings.Contains(out, "oauth2 https://<secret>@auth.example.com/token?…") {
+	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "https://hooks.example.com/in?token=REDACTED") ||
+		!strings.Contains(out, "https://api.example.com/v1?api_key=REDACTED") || !strings.Contains(out, "oauth2 https://auth.example.com/token?client_secret=REDACTED") {
 		t.Errorf("check summary:\n%s", out)
 	}
 }

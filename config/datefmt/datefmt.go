@@ -87,7 +87,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // IANA names resolve on images without zoneinfo
-	"unicode/utf8"
+
+	"github.com/pollhook/pollhook/internal/clip"
 )
 
 // Format is a compiled date pattern. It is immutable and safe for
@@ -357,15 +358,7 @@ func at(v string, pos int) string {
 	if pos >= len(v) {
 		return "at end of value"
 	}
-	rest := v[pos:]
-	if len(rest) > 16 {
-		n := 16
-		for n > 0 && !utf8.RuneStart(rest[n]) {
-			n--
-		}
-		rest = rest[:n] + "…"
-	}
-	return "at " + strconv.Quote(rest)
+	return "at " + strconv.Quote(clip.Ellipsis(v[pos:], 16))
 }
 
 // state collects the fields read from a value.

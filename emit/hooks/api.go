@@ -21,6 +21,7 @@ import (
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // API dialects: the API a subscription was made through.
@@ -322,7 +323,7 @@ func (a *API) Deactivate(ctx context.Context, name string, reason string) error 
 	}
 	if changed {
 		a.log.Warn("subscription deactivated: it receives nothing until it is verified again",
-			"subscription", key, "dialect", sub.Dialect, "url", redactURL(sub.URL), "reason", reason)
+			"subscription", key, "dialect", sub.Dialect, "url", redact.URL(sub.URL), "reason", reason)
 		a.changed()
 	}
 	return nil
@@ -483,29 +484,13 @@ func (a *API) verify(ctx context.Context, key string) (cursor.Subscription, erro
 		return cursor.Subscription{}, err
 	}
 	if ok {
-		a.log.Info("subscription verified", "subscription", key, "url", redactURL(sub.URL))
+		a.log.Info("subscription verified", "subscription", key, "url", redact.URL(sub.URL))
 	} else {
 		a.log.Info("subscription verification handshake failed: it stays Unverified until verified again or through delayedVerify",
-			"subscription", key, "url", redactURL(sub.URL), "error", detail)
+			"subscription", key, "url", redact.URL(sub.URL), "error", detail)
 	}
 	a.changed()
 	return out, nil
-}
-
-// redactURL returns raw without user information, query or fragment: what
-// may be logged.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid url)"
-	}
-	u.User = nil
-	q := u.RawQuery != ""
-	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
-	if q {
-		return u.String() + "?..."
-	}
-	return u.String()
 }
 
 // pipedriveVerbs are the pollhook verbs (both namings) of a Pipedrive

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // KeapHook is a subscription in Keap's dialect, as Keap's REST Hooks API
@@ -233,7 +234,7 @@ func (a *API) keapCreate(w http.ResponseWriter, r *http.Request) {
 		keapError(w, http.StatusInternalServerError, a.storeError(err))
 		return
 	}
-	a.log.Info("hook created", "subscription", sub.Key, "event_key", sub.EventKey, "url", redactURL(sub.URL))
+	a.log.Info("hook created", "subscription", sub.Key, "event_key", sub.EventKey, "url", redact.URL(sub.URL))
 	a.changed()
 	sub, err = a.verify(ctx, sub.Key)
 	if err != nil {
@@ -289,7 +290,7 @@ func (a *API) keapUpdate(w http.ResponseWriter, r *http.Request, key string) {
 		keapError(w, http.StatusInternalServerError, a.storeError(err))
 		return
 	}
-	a.log.Info("hook updated", "subscription", key, "event_key", sub.EventKey, "url", redactURL(sub.URL))
+	a.log.Info("hook updated", "subscription", key, "event_key", sub.EventKey, "url", redact.URL(sub.URL))
 	a.changed()
 	if moved {
 		if sub, err = a.verify(ctx, key); err != nil {
@@ -413,7 +414,7 @@ func (a *API) keapDelayedVerify(w http.ResponseWriter, r *http.Request, key stri
 		return
 	}
 	if was != cursor.SubscriptionVerified {
-		a.log.Info("subscription verified (delayed)", "subscription", key, "url", redactURL(sub.URL))
+		a.log.Info("subscription verified (delayed)", "subscription", key, "url", redact.URL(sub.URL))
 		a.changed()
 	}
 	h, _ := a.keapView(sub)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
+	"github.com/pollhook/pollhook/internal/redact"
 )
 
 // PipedriveTimeLayout is how Pipedrive writes times: UTC, to the second.
@@ -306,7 +307,7 @@ func (a *API) pipedriveCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("pipedrive webhook created", "subscription", sub.Key, "id", sub.ID,
-		"event", sub.EventAction+"."+sub.EventObject, "url", redactURL(sub.URL))
+		"event", sub.EventAction+"."+sub.EventObject, "url", redact.URL(sub.URL))
 	a.changed()
 	wh, _ := a.pipedriveView(sub, cursor.DeliverySummary{})
 	pipedriveData(w, http.StatusCreated, wh)
