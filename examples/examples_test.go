@@ -649,6 +649,10 @@ func TestExamplesReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			held, err := store.AcquireLeases(ctx, "test", []string{cursor.ResourceLease(res.Name)}, 365*24*time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, c := range tc.cycles {
 				if c.before != nil {
 					c.before(api)
@@ -657,7 +661,7 @@ func TestExamplesReplay(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				result, err := p.Cycle(ctx)
+				result, err := p.Cycle(ctx, held[0])
 				if err != nil {
 					t.Fatalf("%s: cycle: %v", c.name, err)
 				}

@@ -23,6 +23,7 @@ import (
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
 	"github.com/pollhook/pollhook/examples/democrm"
+	"github.com/pollhook/pollhook/internal/runtime"
 )
 
 func init() {
@@ -117,15 +118,12 @@ The first poll records what exists; changes after it arrive below. Ctrl-C to sto
 `, crmURL, crm.Len(), *mutate, *poll, cfg.State.Path, hookURL)
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	d := newDaemon(store, log)
-	gen, err := d.start(ctx, cfg)
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout})
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		// Let the first poll record the starting state before changes begin.
 		select {
 		case <-ctx.Done():
@@ -133,13 +131,15 @@ The first poll records what exists; changes after it arrive below. Ctrl-C to sto
 		case <-time.After(*poll / 2):
 		}
 		crm.Run(ctx, *mutate)
-	}()
-	<-ctx.Done()
-	gen.stop()
+	})
+	err = rt.Run(ctx)
 	wg.Wait()
+	if err != nil {
+		return err
+	}
 
 	polls := 0
-	for _, r := range gatherPolls(d) {
+	for _, r := range gatherPolls(rt) {
 		polls += r
 	}
 	rcv.summary(e.stdout, polls, len(crm.Log()))
@@ -204,9 +204,9 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 }
 
 // gatherPolls reads the poll counter of each resource from the metrics.
-func gatherPolls(d *daemon) map[string]int {
+func gatherPolls(rt *runtime.Runtime) map[string]int {
 	out := map[string]int{}
-	mfs, err := d.reg.Gather()
+	mfs, err := rt.Registry().Gather()
 	if err != nil {
 		return out
 	}

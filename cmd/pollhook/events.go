@@ -69,7 +69,7 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 }
 
 // openConfigured opens the state store named by the config at path.
-func openConfigured(ctx context.Context, path string) (*cursor.Store, func(), error) {
+func openConfigured(ctx context.Context, path string) (cursor.Store, func(), error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, nil, err

@@ -149,7 +149,7 @@ func TestKeapHookLifecycle(t *testing.T) {
 // waitFirstCycle waits for the first complete cycle of resource things,
 // which records what exists without events: a change made before it would
 // go unnoticed.
-func waitFirstCycle(t *testing.T, store *cursor.Store) {
+func waitFirstCycle(t *testing.T, store cursor.Store) {
 	t.Helper()
 	waitFor(t, "the first cycle of things", func() bool {
 		st, err := store.ResourceState(context.Background(), "things")
@@ -344,7 +344,16 @@ destinations:
 		{ID: "evt_1", Type: "thing.created", Resource: "things", ObjectID: "1", DetectedAt: now, Data: []byte(`{}`)},
 		{ID: "evt_2", Type: "thing.created", Resource: "things", ObjectID: "2", DetectedAt: now, Data: []byte(`{}`)},
 	}
-	if err := store.CommitPage(ctx, cursor.Page{Resource: "things", Cycle: 1, Events: evs}); err != nil {
+	// As a poll of things would, under its lease, given back after.
+	lease := []string{cursor.ResourceLease("things")}
+	held, err := store.AcquireLeases(ctx, "test", lease, time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CommitPage(ctx, cursor.Page{Resource: "things", Cycle: 1, Lease: held[0], Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReleaseLeases(ctx, "test", lease); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Fanout(ctx, "removed", nil, now); err != nil {
@@ -388,7 +397,7 @@ func hooksDaemon(t *testing.T, upstream, extra string) (base, cfg string) {
 }
 
 // openState opens the state file of the config at cfg, beside the daemon.
-func openState(t *testing.T, cfg string) *cursor.Store {
+func openState(t *testing.T, cfg string) cursor.Store {
 	t.Helper()
 	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
 	if err != nil {

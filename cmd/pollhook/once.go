@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
+	"github.com/pollhook/pollhook/internal/runtime"
 	"github.com/pollhook/pollhook/poller"
 )
 
@@ -65,13 +65,15 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resources := cfg.Resources
+	var resources []string
+	for _, r := range cfg.Resources {
+		resources = append(resources, r.Name)
+	}
 	if *only != "" {
-		r := cfg.Resource(*only)
-		if r == nil {
+		if cfg.Resource(*only) == nil {
 			return &usageError{fmt.Sprintf("once: no resource %q in %s", *only, cfg.File)}
 		}
-		resources = []config.Resource{*r}
+		resources = []string{*only}
 	}
 	store, cleanup, err := openStore(ctx, cfg.State.Path, *dry)
 	if err != nil {
@@ -80,39 +82,45 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	defer cleanup()
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	var engine *engine
-	if !*dry && !*noDeliver {
-		// As run does: destinations removed from the config stop, and
-		// stop holding back the pruning of the outbox.
-		dropUnconfigured(ctx, store, log, cfg)
-	}
-	if !*dry && !*noDeliver && len(cfg.Destinations) > 0 {
-		// Built before the cycles: a destination seen for the first time
-		// receives the events detected from now on, these cycles' included.
-		if engine, err = newEngine(cfg, store, log, nil); err != nil {
-			return err
-		}
-		defer engine.Close()
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	if err != nil {
+		return err
 	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
-	var failed []error
-	for i := range resources {
-		r := &resources[i]
-		res, err := onceResource(ctx, cfg, r, store, log, out)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: failed: %s\n", r.Name, err.Error())
-			failed = append(failed, fmt.Errorf("resource %s: %w", r.Name, err))
-			continue
-		}
-		fmt.Fprintln(e.stderr, summaryLine(res, *dry))
+	deliver := !*dry && !*noDeliver
+	res, err := rt.Once(ctx, runtime.OnceOptions{
+		Resources: resources,
+		// As run does: destinations removed from the config stop, and
+		// stop holding back the pruning of the outbox.
+		Deliver: deliver,
+		OnCycle: func(res poller.CycleResult, events []cursor.Event, err error) {
+			for _, ev := range events {
+				b, _ := json.Marshal(emit.NewEnvelope(ev))
+				out.Write(b)
+				out.WriteByte('\n')
+			}
+			out.Flush()
+			if err != nil {
+				fmt.Fprintf(e.stderr, "%s: failed: %s\n", res.Resource, err.Error())
+				return
+			}
+			fmt.Fprintln(e.stderr, summaryLine(res, *dry))
+		},
+	})
+	if err != nil {
+		return err
 	}
-	out.Flush()
-	if engine != nil {
-		res, err := engine.Step(ctx)
-		fmt.Fprintln(e.stderr, deliverySummary(res))
-		if err != nil {
-			failed = append(failed, fmt.Errorf("deliver: %w", err))
+	for _, name := range resources {
+		if holder, ok := res.Elsewhere[name]; ok {
+			fmt.Fprintf(e.stderr, "%s: not polled: another pollhook process holds it (%s); it polls it, or it is still at work\n", name, holder)
+		}
+	}
+	failed := res.Failed
+	if deliver && (len(cfg.Destinations) > 0 || res.Delivery.Requests > 0) {
+		fmt.Fprintln(e.stderr, deliverySummary(res.Delivery))
+		if res.DeliveryErr != nil {
+			failed = append(failed, fmt.Errorf("deliver: %w", res.DeliveryErr))
 		}
 	}
 	if len(failed) > 0 {
@@ -129,35 +137,10 @@ func deliverySummary(r emit.StepResult) string {
 	if r.Disabled > 0 {
 		s += fmt.Sprintf("; %d destinations disabled by a 410 (pollhook destinations enable NAME)", r.Disabled)
 	}
+	if r.Elsewhere > 0 {
+		s += fmt.Sprintf("; %d destinations delivered by another pollhook process", r.Elsewhere)
+	}
 	return s
-}
-
-// onceResource runs one cycle of r and prints the events it wrote.
-func onceResource(ctx context.Context, cfg *config.Config, r *config.Resource, store *cursor.Store, log *slog.Logger, out *bufio.Writer) (poller.CycleResult, error) {
-	p, err := poller.New(r, cfg.Source(r.Source), store, poller.Options{Logger: log})
-	if err != nil {
-		return poller.CycleResult{}, err
-	}
-	before, err := store.LastSeq(ctx)
-	if err != nil {
-		return poller.CycleResult{}, err
-	}
-	res, err := p.Cycle(ctx)
-	// Events of a failed cycle's committed pages are in the outbox too:
-	// print them either way.
-	perr := store.EachEvent(context.WithoutCancel(ctx), cursor.EventFilter{Resource: r.Name, AfterSeq: before}, func(ev cursor.Event) error {
-		b, err := json.Marshal(emit.NewEnvelope(ev))
-		if err != nil {
-			return err
-		}
-		out.Write(b)
-		return out.WriteByte('\n')
-	})
-	out.Flush()
-	if err != nil {
-		return res, err
-	}
-	return res, perr
 }
 
 func summaryLine(r poller.CycleResult, dry bool) string {
@@ -187,7 +170,7 @@ func summaryLine(r poller.CycleResult, dry bool) string {
 // openStore opens the state file, or for a dry run a scratch copy of it
 // (a fresh one when there is no state file yet); cleanup closes and, for a
 // dry run, removes the copy.
-func openStore(ctx context.Context, path string, dry bool) (*cursor.Store, func(), error) {
+func openStore(ctx context.Context, path string, dry bool) (cursor.Store, func(), error) {
 	if !dry {
 		s, err := cursor.Open(ctx, path)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/runtime"
 )
 
 // DefaultGrace is how long a stop signal waits for running cycles to
@@ -65,12 +66,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-
-	d := newDaemon(store, log)
-	if err := d.serve(cfg.HTTP.Listen); err != nil {
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	if err != nil {
 		return err
 	}
-	defer d.close()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -78,29 +77,27 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	// A second stop signal after ctx is done forces the exit.
 	again := make(chan os.Signal, 1)
 
-	gen, err := d.start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	log.Info("pollhook running", "config", cfg.File, "state", cfg.State.Path,
-		"resources", len(cfg.Resources), "destinations", len(cfg.Destinations), "listen", cfg.HTTP.Listen)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
 	for {
 		select {
 		case <-hup:
 			next, err := loadConfig(*path)
+			if err == nil {
+				err = rt.Reload(ctx, next)
+			}
 			if err != nil {
 				log.Error("reload refused: keeping the running config", "config", *path, "error", err)
-				continue
 			}
-			if next.State.Path != cfg.State.Path || next.HTTP.Listen != cfg.HTTP.Listen {
-				log.Warn("reload: state.path and http.listen take effect only after a restart")
-			}
-			gen.stop()
-			if gen, err = d.start(ctx, next); err != nil {
+		case err := <-done:
+			if err != nil {
 				return err
 			}
-			cfg = next
-			log.Info("config reloaded", "config", cfg.File)
+			if ctx.Err() == nil {
+				return errors.New("run: the daemon stopped unexpectedly")
+			}
+			log.Info("stopped")
+			return nil
 		case <-ctx.Done():
 			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(again)
@@ -108,7 +105,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 			t := time.NewTimer(*grace)
 			defer t.Stop()
 			select {
-			case <-gen.done:
+			case err := <-done:
+				if err != nil {
+					return err
+				}
 				log.Info("stopped")
 				return nil
 			case <-t.C:
@@ -116,11 +116,6 @@ func runRun(ctx context.Context, e *env, args []string) error {
 			case <-again:
 				return errors.New("stop: second signal, exiting at once")
 			}
-		case <-gen.done:
-			if gen.err != nil {
-				return gen.err
-			}
-			return errors.New("run: the daemon stopped unexpectedly")
 		}
 	}
 }

@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// Intervals of the maintenance loop.
+const (
+	// PruneInterval is how often the delivery log and the outbox are
+	// pruned (and once when the daemon starts).
+	PruneInterval = time.Hour
+	// ReadinessInterval is how often the store is probed for /readyz.
+	ReadinessInterval = 2 * time.Second
+	// SubscriptionsInterval is how often the subscriptions are read again,
+	// for changes made through another process; changes made through
+	// this one apply at once.
+	SubscriptionsInterval = 30 * time.Second
+	// probeTimeout bounds one readiness probe.
+	probeTimeout = 2 * time.Second
+)
+
+// maintain is the one maintenance loop: it prunes the store, probes its
+// readiness and follows the subscriptions, until ctx is done.
+func (r *Runtime) maintain(ctx context.Context) {
+	r.prune(ctx)
+	probe := time.NewTicker(ReadinessInterval)
+	defer probe.Stop()
+	prune := time.NewTicker(PruneInterval)
+	defer prune.Stop()
+	subs := time.NewTicker(SubscriptionsInterval)
+	defer subs.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-probe.C:
+			r.probe(ctx)
+		case <-prune.C:
+			r.prune(ctx)
+		case <-subs.C:
+			r.refreshSubscribers(ctx)
+		case <-r.subsChange:
+			r.refreshSubscribers(ctx)
+		}
+	}
+}
+
+// probe checks that the store serves: the last pipeline writes did not
+// fail for want of storage, a one-row write commits, and a read answers.
+// Its outcome is what /readyz says until the next probe.
+func (r *Runtime) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	// A write, not only a read: a full disk or a read-only file makes
+	// pollhook unable to record what it polls. The probe alone passes on
+	// a full disk (its row fits where a page of records does not): the
+	// last real writes count too.
+	err := r.store.WriteErr()
+	if err == nil {
+		err = r.store.PingWrite(ctx, r.now())
+	}
+	if err == nil {
+		err = r.store.Ping(ctx)
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return // stopping
+	}
+	r.readiness.Store(&err)
+}
+
+// prune deletes what the retention lets go: delivered and dead deliveries
+// past it, and the outbox events no destination needs any more.
+func (r *Runtime) prune(ctx context.Context) {
+	ret := r.Config().State.Retention
+	res, err := r.store.Prune(ctx, cursor.PruneOptions{
+		Now: r.now(), DeliveredRetention: ret.Delivered.D(), DeadRetention: ret.Dead.D(),
+	})
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.Warn("prune delivery log", "error", err)
+	case res != cursor.PruneResult{}:
+		r.log.Info("pruned delivery log", "delivered", res.Delivered, "dead", res.Dead, "events", res.Events)
+	}
+}

@@ -1,0 +1,510 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/poller"
+)
+
+// upstream is a JSON API of records {id, updated}, one list per path,
+// which the tests change.
+type upstream struct {
+	mu    sync.Mutex
+	lists map[string]map[int]time.Time // path → id → updated
+	clock time.Time
+}
+
+func newUpstream() *upstream {
+	return &upstream{lists: map[string]map[int]time.Time{}, clock: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// set creates or updates record id of path, dated after every date so far.
+func (u *upstream) set(path string, id int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.lists[path] == nil {
+		u.lists[path] = map[int]time.Time{}
+	}
+	u.clock = u.clock.Add(time.Second)
+	u.lists[path][id] = u.clock
+}
+
+func (u *upstream) remove(path string, id int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.lists[path], id)
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []map[string]any
+	for id, at := range u.lists[r.URL.Path] {
+		out = append(out, map[string]any{"id": id, "updated": at.Format(time.RFC3339)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["id"].(int) < out[j]["id"].(int) })
+	if out == nil {
+		out = []map[string]any{}
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// receiver records the webhook-id and body of every request.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	ids  []string
+	body []string
+	// status answers a request; 200 when nil.
+	status func(body []byte) int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := r.Header.Get("X-Hook-Secret"); s != "" { // a REST Hooks handshake
+			w.Header().Set("X-Hook-Secret", s)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		status := http.StatusOK
+		if rc.status != nil {
+			status = rc.status(b)
+		}
+		if status/100 == 2 {
+			rc.ids = append(rc.ids, r.Header.Get("webhook-id"))
+			rc.body = append(rc.body, string(b))
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) got() (ids, bodies []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.ids), slices.Clone(rc.body)
+}
+
+// types counts the event types of the pollhook envelopes received, and
+// reports webhook-ids received twice.
+func (rc *receiver) types(t *testing.T) (map[string]int, []string) {
+	t.Helper()
+	ids, bodies := rc.got()
+	counts := map[string]int{}
+	for _, b := range bodies {
+		var env struct{ Type, ObjectID string }
+		json.Unmarshal([]byte(b), &env)
+		counts[env.Type]++
+	}
+	var dups []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			dups = append(dups, id)
+		}
+		seen[id] = true
+	}
+	return counts, dups
+}
+
+// testConfig is a config of resources r0…r(n-1) polled every second from
+// up, in snapshot mode, delivered to the URL dest; extra is appended.
+func testConfig(t *testing.T, dir, up, dest string, n int, extra string) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "state:\n  path: %s\nsources:\n  - name: up\n    base_url: %s\nresources:\n", filepath.Join(dir, "state.db"), up)
+	for i := range n {
+		fmt.Fprintf(&b, `  - name: r%d
+    object: thing
+    url: /r%d
+    schedule: 1s
+    dates: { updated_field: updated, updated_format: rfc3339 }
+    deletes: snapshot
+    delete_guard: 1
+`, i, i)
+	}
+	if dest != "" {
+		fmt.Fprintf(&b, "destinations:\n  - name: app\n    url: %s\n    events: [\"*.*\"]\n    retry: { schedule: [1s, 1s, 1s] }\n", dest)
+	}
+	b.WriteString(extra)
+	cfg, err := config.Parse(filepath.Join(dir, "pollhook.yaml"), []byte(b.String()), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// process is one pollhook process: its own connection to the state file
+// and its runtime.
+type process struct {
+	rt   *Runtime
+	logs *bytes.Buffer
+	stop func()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.String()
+}
+
+// start opens the store of cfg and runs a runtime on it, with leases of
+// ttl; stop ends it (cleanly, giving its leases back) and closes the store.
+func start(t *testing.T, cfg *config.Config, holder string, ttl time.Duration) (*Runtime, *syncBuffer, func()) {
+	t.Helper()
+	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	rt, err := New(store, cfg, Options{Holder: holder, LeaseTTL: ttl, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := rt.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			store.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return rt, logs, stop
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// completed reports whether every resource of store has completed n
+// cycles.
+func completed(t *testing.T, cfg *config.Config, n int64) bool {
+	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, r := range cfg.Resources {
+		st, err := store.ResourceState(context.Background(), r.Name)
+		if err != nil || st.Completed < n {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTwoProcessesShareOneStore runs two runtimes on one state file, as
+// two `pollhook run` would: each resource is polled by one of them, each
+// change is delivered once, nothing is deleted that was not; when one
+// stops, the other takes its work over.
+func TestTwoProcessesShareOneStore(t *testing.T) {
+	t.Parallel()
+	up := newUpstream()
+	for i := range 4 {
+		for id := range 10 {
+			up.set(fmt.Sprintf("/r%d", i), id)
+		}
+	}
+	us := httptest.NewServer(up)
+	defer us.Close()
+	rcv := newReceiver(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, us.URL, rcv.URL, 4, "")
+	a, alogs, stopA := start(t, cfg, "a", 600*time.Millisecond)
+	b, _, _ := start(t, cfg, "b", 600*time.Millisecond)
+	waitFor(t, "the first cycles", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+
+	// Every lease has one holder, and the two processes are a and b.
+	ls, err := a.store.Leases(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Holder != a.Holder() && l.Holder != b.Holder() {
+			t.Errorf("lease %s held by %q", l.Name, l.Holder)
+		}
+	}
+
+	// 10 creates, 10 updates and 4 deletes a resource (the 4 deleted
+	// were updated first: a poll sees them gone), then a stops and b goes
+	// on alone: 5 more updates.
+	for i := range 4 {
+		path := fmt.Sprintf("/r%d", i)
+		for id := range 10 {
+			up.set(path, 100+id)
+			up.set(path, id)
+		}
+		for id := 6; id < 10; id++ {
+			up.remove(path, id)
+		}
+	}
+	want := map[string]int{"thing.created": 40, "thing.updated": 24, "thing.deleted": 16}
+	defer func() {
+		if t.Failed() {
+			got, dups := rcv.types(t)
+			t.Logf("got %v dups %v", got, dups)
+			t.Logf("a logs:\n%s", alogs.String())
+		}
+	}()
+	waitFor(t, "the changes delivered", 20*time.Second, func() bool {
+		got, _ := rcv.types(t)
+		return got["thing.created"] >= 40 && got["thing.updated"] >= 24 && got["thing.deleted"] >= 16
+	})
+	stopA()
+	if !strings.Contains(alogs.String(), "pollhook running") {
+		t.Errorf("a's log:\n%s", alogs.String())
+	}
+	for i := range 4 {
+		for id := range 5 {
+			up.set(fmt.Sprintf("/r%d", i), id)
+		}
+	}
+	want["thing.updated"] += 20
+	waitFor(t, "b to take a's work over", 20*time.Second, func() bool {
+		got, _ := rcv.types(t)
+		return got["thing.updated"] >= want["thing.updated"]
+	})
+	time.Sleep(2 * time.Second) // anything extra would arrive now
+	got, dups := rcv.types(t)
+	if len(dups) > 0 {
+		t.Errorf("webhook-ids delivered twice: %v", dups)
+	}
+	if !maps(got, want) {
+		t.Errorf("events delivered %v, want %v", got, want)
+	}
+}
+
+func maps(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOnceBesideRun: a `pollhook once` on the state of a running daemon
+// polls nothing the daemon holds, and says who holds it.
+func TestOnceBesideRun(t *testing.T) {
+	t.Parallel()
+	up := newUpstream()
+	up.set("/r0", 1)
+	us := httptest.NewServer(up)
+	defer us.Close()
+	rcv := newReceiver(t)
+	cfg := testConfig(t, t.TempDir(), us.URL, rcv.URL, 2, "")
+	run, _, _ := start(t, cfg, "daemon", time.Minute)
+	waitFor(t, "the first cycles", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+
+	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	once, err := New(store, cfg, Options{Holder: "once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	polled := 0
+	res, err := once.Once(context.Background(), OnceOptions{Deliver: true, OnCycle: func(_ poller.CycleResult, _ []cursor.Event, _ error) { polled++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if polled != 0 || len(res.Elsewhere) != 2 || res.Elsewhere["r0"] != run.Holder() {
+		t.Errorf("once beside run: %d polled, elsewhere %v; want none polled, both held by %s", polled, res.Elsewhere, run.Holder())
+	}
+	if res.Delivery.Elsewhere != 1 || res.Delivery.Requests != 0 {
+		t.Errorf("once's delivery: %+v, want the destination left to the daemon", res.Delivery)
+	}
+}
+
+// hookAPI calls the REST Hooks API at base with the token.
+func hookAPI(t *testing.T, method, url string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// keapKeys are the (id, timestamp) keys of the Keap bodies received.
+func keapKeys(t *testing.T, rc *receiver) []string {
+	t.Helper()
+	_, bodies := rc.got()
+	var out []string
+	for _, b := range bodies {
+		var body struct {
+			ObjectKeys []struct {
+				ID        any    `json:"id"`
+				Timestamp string `json:"timestamp"`
+			} `json:"object_keys"`
+		}
+		if err := json.Unmarshal([]byte(b), &body); err != nil {
+			t.Errorf("keap body %s: %v", b, err)
+		}
+		for _, k := range body.ObjectKeys {
+			out = append(out, fmt.Sprint(k.ID, "@", k.Timestamp))
+		}
+	}
+	return out
+}
+
+// TestGoneHookLeavesOtherHooksAlone subscribes four Keap hooks to the same
+// events; one answers 410 to its first delivery and becomes Inactive,
+// while the others go on receiving: no hook gets an event twice, in any of
+// several rounds.
+func TestGoneHookLeavesOtherHooksAlone(t *testing.T) {
+	t.Parallel()
+	for round := range 5 {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			t.Parallel()
+			goneHookRound(t, round)
+		})
+	}
+}
+
+func goneHookRound(t *testing.T, round int) {
+	up := newUpstream()
+	for id := range 30 {
+		up.set("/r0", id)
+	}
+	us := httptest.NewServer(up)
+	rcvs := make([]*receiver, 4)
+	for i := range rcvs {
+		rcvs[i] = newReceiver(t)
+	}
+	rcvs[0].status = func([]byte) int { return http.StatusGone }
+	cfg := testConfig(t, t.TempDir(), us.URL, "", 1, `http:
+  listen: 127.0.0.1:0
+  token: s3cret
+  allow_targets: [127.0.0.0/8]
+`)
+	rt, _, stop := start(t, cfg, "daemon", time.Minute)
+	waitFor(t, "the listener", 5*time.Second, func() bool { return rt.Addr() != "" })
+	waitFor(t, "the first cycle", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+	base := "http://" + rt.Addr()
+	for _, rc := range rcvs {
+		code, h := hookAPI(t, "POST", base+"/hooks", map[string]string{"eventKey": "thing.updated", "hookUrl": rc.URL})
+		if code != http.StatusCreated || h["status"] != "Verified" {
+			t.Fatalf("POST /hooks: %d %v", code, h)
+		}
+	}
+	// 30 updates in bursts, while one hook goes.
+	for burst := range 6 {
+		for id := range 5 {
+			up.set("/r0", 5*burst+id)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	waitFor(t, "the three hooks to get every update", 20*time.Second, func() bool {
+		for _, rc := range rcvs[1:] {
+			if len(keapKeys(t, rc)) < 30 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(1500 * time.Millisecond)
+	for i, rc := range rcvs {
+		seen := map[string]bool{}
+		for _, k := range keapKeys(t, rc) {
+			if seen[k] {
+				t.Errorf("round %d: hook %d got %s twice", round, i, k)
+			}
+			seen[k] = true
+		}
+	}
+	stop()
+	us.Close()
+}
+
+// TestReloadChangesDestinationsOnly reloads a running daemon with a
+// destination added and its first one moved: the new destination gets the
+// events detected after the reload, the others stay undisturbed.
+func TestReloadChangesDestinations(t *testing.T) {
+	t.Parallel()
+	up := newUpstream()
+	up.set("/r0", 1)
+	us := httptest.NewServer(up)
+	defer us.Close()
+	one, two := newReceiver(t), newReceiver(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, us.URL, one.URL, 1, "")
+	rt, _, _ := start(t, cfg, "daemon", time.Minute)
+	waitFor(t, "the first cycle", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+	up.set("/r0", 2)
+	waitFor(t, "the first event", 10*time.Second, func() bool { ids, _ := one.got(); return len(ids) == 1 })
+
+	next := testConfig(t, dir, us.URL, one.URL, 1, "  - name: two\n    url: "+two.URL+"\n")
+	if err := rt.Reload(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	up.set("/r0", 3)
+	waitFor(t, "the second event at both", 10*time.Second, func() bool {
+		a, _ := one.got()
+		b, _ := two.got()
+		return len(a) == 2 && len(b) == 1
+	})
+}
