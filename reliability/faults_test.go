@@ -39,20 +39,37 @@ func TestUpstreamFaults(t *testing.T) {
 			waitUntil(t, 30*time.Second, "the first cycles", func() bool {
 				return p.polls("inc", "ok") >= 1 && p.polls("snap", "ok") >= 1
 			})
-			before := cursors(t, cfg)
 			base := p.metrics()
+			failed := func(m map[string]float64, r string) float64 {
+				return m[series("pollhook_polls_total", "resource", r, "outcome", "error")]
+			}
 
 			// The fault first, then changes behind it: a cycle that
-			// passed them would lose them.
+			// passed them would lose them. The watermarks to hold are
+			// read once a cycle has failed: one that read its pages
+			// before the fault may still end well and rightly move its
+			// watermark (the first cycle caps it at its start, which
+			// the fresh records' dates may be past).
 			w.up.SetFault(FaultSpec{Kind: tt.fault, FromPage: tt.from})
+			waitUntil(t, 30*time.Second, "a cycle to meet the fault", func() bool {
+				m := p.metrics()
+				for _, r := range tt.failing {
+					if failed(m, r) <= failed(base, r) {
+						return false
+					}
+				}
+				return true
+			})
+			before := cursors(t, cfg)
+			met := p.metrics()
 			w.up.Burst(70)
 			for range 30 {
 				w.up.Step()
 			}
-			waitUntil(t, 40*time.Second, "cycles to meet the fault", func() bool {
+			waitUntil(t, 40*time.Second, "two more cycles to meet the fault", func() bool {
 				m := p.metrics()
 				for _, r := range tt.failing {
-					if m[series("pollhook_polls_total", "resource", r, "outcome", "error")] < 2 {
+					if failed(m, r) < failed(met, r)+2 {
 						return false
 					}
 				}
