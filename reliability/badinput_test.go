@@ -145,6 +145,7 @@ var anyKeyMessage = regexp.MustCompile(`^pollhook: [^:]+\.bad\.yaml:\d+: ([a-z_]
 // TestBadConfigs runs `pollhook check` on every bad config: each exits 2
 // with a message that names the file, the line and the key.
 func TestBadConfigs(t *testing.T) {
+	t.Parallel()
 	needBinary(t)
 	fig := newFigures(t, "5. bad input: invalid configs")
 	fig.TrialsOf = "configs"
@@ -214,6 +215,7 @@ func countPrefix(files []string, prefix string) int {
 // not the API's: each fails the cycle or is skipped record by record,
 // emits nothing, and the daemon goes on; afterwards nothing is lost.
 func TestGarbageBodies(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "5. bad input: garbage upstream bodies")
 	fig.TrialsOf = "bodies"
 	rng := rand.New(rand.NewPCG(12, 13))
@@ -349,6 +351,7 @@ func TestGarbageBodies(t *testing.T) {
 // max_body_bytes (64 MiB by default) and pollhook's peak memory stays
 // under 200 MiB.
 func TestOversizedBody(t *testing.T) {
+	t.Parallel()
 	hwm, fig := hugeBody(t, "5. bad input: 100 MB upstream body, chunked", []string{"snap"}, true)
 	t.Logf("peak RSS %d MiB", hwm>>20)
 	if limit := int64(200 << 20); hwm > limit {
@@ -361,6 +364,7 @@ func TestOversizedBody(t *testing.T) {
 // whose Content-Length says so: pollhook refuses it before reading, so its
 // peak memory stays far below max_body_bytes.
 func TestOversizedContentLength(t *testing.T) {
+	t.Parallel()
 	hwm, _ := hugeBody(t, "5. bad input: 100 MB upstream body, Content-Length", []string{"inc", "snap"}, false)
 	t.Logf("peak RSS %d MiB", hwm>>20)
 	if limit := int64(64 << 20); hwm > limit {
@@ -414,6 +418,7 @@ func hugeBody(t *testing.T, scenario string, resources []string, chunked bool) (
 // skipped and counted, the rest are delivered, a known one is not taken
 // for deleted, and once fixed each is reported.
 func TestMalformedDates(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "5. bad input: malformed dates in records")
 	fig.TrialsOf = "records"
 	w := newWorld(t, UpstreamOptions{Seed: 16, RealTime: true, Initial: 40})

@@ -13,6 +13,7 @@ import (
 // cycle could not read, the daemon keeps running, and once the fault
 // clears every change arrives.
 func TestUpstreamFaults(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		fault Fault
 		// from is the first page the fault hits.
@@ -31,6 +32,7 @@ func TestUpstreamFaults(t *testing.T) {
 		{FaultEmpty, 1, nil, true},
 	} {
 		t.Run(string(tt.fault), func(t *testing.T) {
+			t.Parallel()
 			fig := newFigures(t, "2. upstream fault: "+string(tt.fault))
 			fig.TrialsOf = "failed cycles"
 			w := newWorld(t, UpstreamOptions{Seed: 2, RealTime: true, Initial: 120, PageDelay: 2 * time.Millisecond, SlowFor: 2500 * time.Millisecond})
@@ -108,6 +110,7 @@ func TestUpstreamFaults(t *testing.T) {
 // of its requests with a random fault while it changes, then checks that
 // nothing was lost once the faults stop.
 func TestUpstreamFaultMix(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "2. upstream faults mixed at 10%")
 	fig.TrialsOf = "failed cycles"
 	w := newWorld(t, UpstreamOptions{Seed: 3, RealTime: true, Initial: 200, PageDelay: 2 * time.Millisecond, SlowFor: 2500 * time.Millisecond})

@@ -37,8 +37,17 @@ var (
 	buildSkip string
 )
 
+// scenariosAtOnce is how many scenarios run at a time unless -parallel
+// says otherwise. A scenario spends most of its time waiting on pollhook's
+// one-second schedule, its retry schedule or its own pauses, not on the
+// CPU, so well more of them than there are CPUs fit side by side.
+const scenariosAtOnce = 16
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if !flagGiven("test.parallel") {
+		flag.Set("test.parallel", strconv.Itoa(scenariosAtOnce))
+	}
 	dir, err := os.MkdirTemp("", "pollhook-reliability-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -67,6 +76,13 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // needBinary skips t when pollhook could not be built for want of a
