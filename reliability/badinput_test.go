@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -144,6 +145,7 @@ var anyKeyMessage = regexp.MustCompile(`^pollhook: [^:]+\.bad\.yaml:\d+: ([a-z_]
 // TestBadConfigs runs `pollhook check` on every bad config: each exits 2
 // with a message that names the file, the line and the key.
 func TestBadConfigs(t *testing.T) {
+	t.Parallel()
 	needBinary(t)
 	fig := newFigures(t, "5. bad input: invalid configs")
 	fig.TrialsOf = "configs"
@@ -213,6 +215,7 @@ func countPrefix(files []string, prefix string) int {
 // not the API's: each fails the cycle or is skipped record by record,
 // emits nothing, and the daemon goes on; afterwards nothing is lost.
 func TestGarbageBodies(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "5. bad input: garbage upstream bodies")
 	fig.TrialsOf = "bodies"
 	rng := rand.New(rand.NewPCG(12, 13))
@@ -251,14 +254,36 @@ func TestGarbageBodies(t *testing.T) {
 	p := startReady(t, cfg)
 	waitClean(t, w, 30*time.Second)
 	events := func() int { return len(w.rcv.Deliveries()) }
+	resourceOf := map[string]string{"/a/items": "inc", "/b/items": "snap"}
 	for _, c := range cases {
-		base := p.metrics()
 		before := events()
 		w.up.SetFault(FaultSpec{Kind: FaultGarbage, Body: []byte(c.body)})
-		cycled := func(m map[string]float64, r string) (failed, ok bool) {
+		// The cycle judged is each resource's first to ask for the
+		// body: base holds the metrics as it asked, before its outcome
+		// (a cycle that read its page before the fault may end after
+		// the fault is set, and well).
+		var (
+			mu      sync.Mutex
+			base    = map[string]map[string]float64{}
+			baseErr error
+		)
+		w.up.SetHook(func(l ListRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r := resourceOf[l.Path]; base[r] == nil && baseErr == nil {
+				base[r], baseErr = p.readMetrics()
+			}
+		})
+		cycled := func(m map[string]float64, r string) (asked, failed, ok bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if baseErr != nil {
+				t.Fatalf("%s: %v", c.name, baseErr)
+			}
+			b := base[r]
 			e := series("pollhook_polls_total", "resource", r, "outcome", "error")
 			o := series("pollhook_polls_total", "resource", r, "outcome", "ok")
-			return m[e] > base[e], m[o] > base[o]
+			return b != nil, b != nil && m[e] > b[e], b != nil && m[o] > b[o]
 		}
 		heldBack := func(m map[string]float64) bool {
 			return m[series("pollhook_deletes_held_back", "resource", "snap")] > 0
@@ -266,7 +291,10 @@ func TestGarbageBodies(t *testing.T) {
 		waitUntil(t, 20*time.Second, c.name+" to be read by both resources", func() bool {
 			m := p.metrics()
 			for _, r := range []string{"inc", "snap"} {
-				failed, ok := cycled(m, r)
+				asked, failed, ok := cycled(m, r)
+				if !asked {
+					return false
+				}
 				// The held-back gauge is set just after the ok count.
 				if !failed && (!ok || r == "snap" && !heldBack(m)) {
 					return false
@@ -276,7 +304,7 @@ func TestGarbageBodies(t *testing.T) {
 		})
 		m := p.metrics()
 		for _, r := range []string{"inc", "snap"} {
-			failed, _ := cycled(m, r)
+			_, failed, _ := cycled(m, r)
 			switch {
 			case c.fails && !failed:
 				t.Errorf("%s: a cycle of %s passed", c.name, r)
@@ -285,6 +313,7 @@ func TestGarbageBodies(t *testing.T) {
 			}
 		}
 		w.up.ClearFaults()
+		w.up.SetHook(nil)
 		if !p.running() {
 			t.Fatalf("%s: pollhook exited: %v\n%s", c.name, p.err, p.tail())
 		}
@@ -322,6 +351,7 @@ func TestGarbageBodies(t *testing.T) {
 // max_body_bytes (64 MiB by default) and pollhook's peak memory stays
 // under 200 MiB.
 func TestOversizedBody(t *testing.T) {
+	t.Parallel()
 	hwm, fig := hugeBody(t, "5. bad input: 100 MB upstream body, chunked", []string{"snap"}, true)
 	t.Logf("peak RSS %d MiB", hwm>>20)
 	if limit := int64(200 << 20); hwm > limit {
@@ -334,6 +364,7 @@ func TestOversizedBody(t *testing.T) {
 // whose Content-Length says so: pollhook refuses it before reading, so its
 // peak memory stays far below max_body_bytes.
 func TestOversizedContentLength(t *testing.T) {
+	t.Parallel()
 	hwm, _ := hugeBody(t, "5. bad input: 100 MB upstream body, Content-Length", []string{"inc", "snap"}, false)
 	t.Logf("peak RSS %d MiB", hwm>>20)
 	if limit := int64(64 << 20); hwm > limit {
@@ -370,11 +401,13 @@ func hugeBody(t *testing.T, scenario string, resources []string, chunked bool) (
 	if err != nil {
 		t.Skipf("cannot read the peak RSS: %v", err)
 	}
+	w.up.Step()
+	w.finish(t, p, cfg, fig, 30*time.Second, resources...)
+	// Read once pollhook has exited: the failure is counted in /metrics
+	// a moment before it is logged.
 	if !strings.Contains(p.out.String(), "max_body_bytes") {
 		t.Errorf("the log does not say the body passed max_body_bytes\n%s", p.tail())
 	}
-	w.up.Step()
-	w.finish(t, p, cfg, fig, 30*time.Second, resources...)
 	fig.Trials = w.up.Stats().Faults[FaultHuge]
 	fig.Faults = fig.Trials
 	fig.Note = fmt.Sprintf("max_body_bytes at its 64 MiB default, %d resource(s) reading at once; peak RSS (VmHWM) %d MiB", len(resources), hwm>>20)
@@ -385,6 +418,7 @@ func hugeBody(t *testing.T, scenario string, resources []string, chunked bool) (
 // skipped and counted, the rest are delivered, a known one is not taken
 // for deleted, and once fixed each is reported.
 func TestMalformedDates(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "5. bad input: malformed dates in records")
 	fig.TrialsOf = "records"
 	w := newWorld(t, UpstreamOptions{Seed: 16, RealTime: true, Initial: 40})

@@ -13,6 +13,7 @@ import (
 // upstream changes, restarts it each time, and after a last clean run
 // checks that every change arrived once, under one id.
 func TestCrash(t *testing.T) {
+	t.Parallel()
 	kills := trials(50, 200)
 	fig := newFigures(t, "1. crash: SIGKILL at random moments")
 	fig.TrialsOf = "kills"

@@ -56,6 +56,7 @@ func fill(t *testing.T, dir string) string {
 // accepted, and once space returns is ready again and delivers
 // everything.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	needBinary(t)
 	mnt := mountTmpfs(t, "6m")
 	fig := newFigures(t, "6. disk full under the state file")
@@ -138,6 +139,7 @@ func TestDiskFull(t *testing.T) {
 // is mounted read-only: it must refuse to run, saying why, and once the
 // file system is writable again it delivers every change made meanwhile.
 func TestReadOnlyState(t *testing.T) {
+	t.Parallel()
 	needBinary(t)
 	mnt := mountTmpfs(t, "16m")
 	fig := newFigures(t, "6. state file on a read-only file system")

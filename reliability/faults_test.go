@@ -13,6 +13,7 @@ import (
 // cycle could not read, the daemon keeps running, and once the fault
 // clears every change arrives.
 func TestUpstreamFaults(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		fault Fault
 		// from is the first page the fault hits.
@@ -31,6 +32,7 @@ func TestUpstreamFaults(t *testing.T) {
 		{FaultEmpty, 1, nil, true},
 	} {
 		t.Run(string(tt.fault), func(t *testing.T) {
+			t.Parallel()
 			fig := newFigures(t, "2. upstream fault: "+string(tt.fault))
 			fig.TrialsOf = "failed cycles"
 			w := newWorld(t, UpstreamOptions{Seed: 2, RealTime: true, Initial: 120, PageDelay: 2 * time.Millisecond, SlowFor: 2500 * time.Millisecond})
@@ -39,20 +41,37 @@ func TestUpstreamFaults(t *testing.T) {
 			waitUntil(t, 30*time.Second, "the first cycles", func() bool {
 				return p.polls("inc", "ok") >= 1 && p.polls("snap", "ok") >= 1
 			})
-			before := cursors(t, cfg)
 			base := p.metrics()
+			failed := func(m map[string]float64, r string) float64 {
+				return m[series("pollhook_polls_total", "resource", r, "outcome", "error")]
+			}
 
 			// The fault first, then changes behind it: a cycle that
-			// passed them would lose them.
+			// passed them would lose them. The watermarks to hold are
+			// read once a cycle has failed: one that read its pages
+			// before the fault may still end well and rightly move its
+			// watermark (the first cycle caps it at its start, which
+			// the fresh records' dates may be past).
 			w.up.SetFault(FaultSpec{Kind: tt.fault, FromPage: tt.from})
+			waitUntil(t, 30*time.Second, "a cycle to meet the fault", func() bool {
+				m := p.metrics()
+				for _, r := range tt.failing {
+					if failed(m, r) <= failed(base, r) {
+						return false
+					}
+				}
+				return true
+			})
+			before := cursors(t, cfg)
+			met := p.metrics()
 			w.up.Burst(70)
 			for range 30 {
 				w.up.Step()
 			}
-			waitUntil(t, 40*time.Second, "cycles to meet the fault", func() bool {
+			waitUntil(t, 40*time.Second, "two more cycles to meet the fault", func() bool {
 				m := p.metrics()
 				for _, r := range tt.failing {
-					if m[series("pollhook_polls_total", "resource", r, "outcome", "error")] < 2 {
+					if failed(m, r) < failed(met, r)+2 {
 						return false
 					}
 				}
@@ -91,6 +110,7 @@ func TestUpstreamFaults(t *testing.T) {
 // of its requests with a random fault while it changes, then checks that
 // nothing was lost once the faults stop.
 func TestUpstreamFaultMix(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "2. upstream faults mixed at 10%")
 	fig.TrialsOf = "failed cycles"
 	w := newWorld(t, UpstreamOptions{Seed: 3, RealTime: true, Initial: 200, PageDelay: 2 * time.Millisecond, SlowFor: 2500 * time.Millisecond})

@@ -37,8 +37,17 @@ var (
 	buildSkip string
 )
 
+// scenariosAtOnce is how many scenarios run at a time unless -parallel
+// says otherwise. A scenario spends most of its time waiting on pollhook's
+// one-second schedule, its retry schedule or its own pauses, not on the
+// CPU, so well more of them than there are CPUs fit side by side.
+const scenariosAtOnce = 16
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if !flagGiven("test.parallel") {
+		flag.Set("test.parallel", strconv.Itoa(scenariosAtOnce))
+	}
 	dir, err := os.MkdirTemp("", "pollhook-reliability-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -67,6 +76,13 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // needBinary skips t when pollhook could not be built for want of a
@@ -285,6 +301,9 @@ type proc struct {
 	started time.Time
 	done    chan struct{}
 	err     error // Wait's, once done is closed
+
+	mu     sync.Mutex
+	listen string // the address of the "listening" line, once seen
 }
 
 // logBuffer collects a process's output; lines can be waited for.
@@ -380,7 +399,12 @@ func (p *proc) tail() string {
 // addr waits for the "listening" log line and returns its address.
 func (p *proc) addr() string {
 	p.t.Helper()
-	var addr string
+	p.mu.Lock()
+	addr := p.listen
+	p.mu.Unlock()
+	if addr != "" {
+		return addr
+	}
 	waitUntil(p.t, 15*time.Second, "pollhook to listen", func() bool {
 		if !p.running() {
 			p.t.Fatalf("pollhook exited before listening: %v\n%s", p.err, p.tail())
@@ -398,6 +422,9 @@ func (p *proc) addr() string {
 		}
 		return false
 	})
+	p.mu.Lock()
+	p.listen = addr
+	p.mu.Unlock()
 	return addr
 }
 
@@ -417,9 +444,19 @@ func (p *proc) get(path string) (int, string, error) {
 // written as in the exposition: name{a="x",b="y"}, labels sorted.
 func (p *proc) metrics() map[string]float64 {
 	p.t.Helper()
+	m, err := p.readMetrics()
+	if err != nil {
+		p.t.Fatalf("%v\n%s", err, p.tail())
+	}
+	return m
+}
+
+// readMetrics is metrics for a goroutine other than the test's, which
+// must not fail the test itself.
+func (p *proc) readMetrics() (map[string]float64, error) {
 	code, body, err := p.get("/metrics")
 	if err != nil || code != http.StatusOK {
-		p.t.Fatalf("/metrics: %d %v\n%s", code, err, p.tail())
+		return nil, fmt.Errorf("/metrics: %d %v", code, err)
 	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(body, "\n") {
@@ -431,7 +468,7 @@ func (p *proc) metrics() map[string]float64 {
 			out[line[:i]] = v
 		}
 	}
-	return out
+	return out, nil
 }
 
 // series names a metric series: series("m", "b", "2", "a", "1") is

@@ -16,8 +16,10 @@ const outage = 3 * time.Second
 // while the upstream changes, then brings it back: everything arrives,
 // once per id; with ordering: ordered, in outbox order.
 func TestReceiverOutage(t *testing.T) {
+	t.Parallel()
 	for _, ordering := range []string{"unordered", "ordered"} {
 		t.Run(ordering, func(t *testing.T) {
+			t.Parallel()
 			fig := newFigures(t, "3. receiver outage, "+ordering)
 			fig.TrialsOf = "outages"
 			w := newWorld(t, UpstreamOptions{Seed: 4, RealTime: true, Initial: 40})
@@ -60,6 +62,7 @@ func TestReceiverOutage(t *testing.T) {
 // TestReceiverGone answers 410 once: the destination is disabled and gets
 // nothing until `pollhook destinations enable`, then gets everything.
 func TestReceiverGone(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "3. receiver 410 Gone, then enabled")
 	fig.TrialsOf = "410s"
 	w := newWorld(t, UpstreamOptions{Seed: 5, RealTime: true, Initial: 20})
@@ -94,6 +97,7 @@ func TestReceiverGone(t *testing.T) {
 // schedule: the deliveries die; `pollhook replay --status dead` sends them
 // again under the same ids.
 func TestReceiverDeadThenReplay(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "3. receiver down past the retry schedule, replay")
 	fig.TrialsOf = "outages"
 	w := newWorld(t, UpstreamOptions{Seed: 6, RealTime: true, Initial: 20})

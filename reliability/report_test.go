@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,14 +113,21 @@ func table(total time.Duration) string {
 		mode = "-long"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Last run: %s, %s mode, %s %s/%s, %d CPUs, %s in all.\n\n",
+	fmt.Fprintf(&b, "Last run: %s, %s mode, %s %s/%s, %d CPUs, up to %s scenarios at a time, %s in all.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), mode, runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		runtime.NumCPU(), total.Round(time.Second))
+		runtime.NumCPU(), flag.Lookup("test.parallel").Value, total.Round(time.Second))
 	b.WriteString("| scenario | trials | faults injected | upstream writes | events | lost | duplicate events | redeliveries | spurious | not converged | bad signatures | time | result | notes |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	sorted := slices.Clone(allFigures)
-	// Numbered scenarios in their order, then any others.
-	sort.SliceStable(sorted, func(i, j int) bool { return scenarioRank(sorted[i].Scenario) < scenarioRank(sorted[j].Scenario) })
+	// Numbered scenarios in their order, then any others; by name within
+	// a number, since scenarios run side by side and end in any order.
+	sort.Slice(sorted, func(i, j int) bool {
+		ri, rj := scenarioRank(sorted[i].Scenario), scenarioRank(sorted[j].Scenario)
+		if ri != rj {
+			return ri < rj
+		}
+		return sorted[i].Scenario < sorted[j].Scenario
+	})
 	for _, f := range sorted {
 		result := "pass"
 		switch {

@@ -15,6 +15,7 @@ import (
 // lasts; a cycle under the guard deletes at once; a real mass delete is
 // emitted when the operator raises delete_guard (here by a SIGHUP reload).
 func TestSnapshotGuard(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "4. snapshot delete guard")
 	fig.TrialsOf = "episodes"
 	w := newWorld(t, UpstreamOptions{Seed: 8, RealTime: true, Initial: 100})
@@ -131,6 +132,7 @@ func waitCleanOf(t *testing.T, w *world, resources []string, timeout time.Durati
 // delete, and reports it deleted; when the record is back, unchanged, it
 // must be reported again, under a new id, so the receiver converges.
 func TestSnapshotGlitchRecovers(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "4. snapshot: a record left out, then back")
 	fig.TrialsOf = "glitches"
 	w := newWorld(t, UpstreamOptions{Seed: 9, RealTime: true, Initial: 20})

@@ -16,6 +16,7 @@ import (
 // records for pages of 50), and a walk steps back when the overlap is not
 // there: here the shift is 10.
 func TestOffsetShiftDuringWalk(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "2. upstream: deletes ahead of an offset walk")
 	fig.TrialsOf, fig.Trials, fig.Faults = "walks", 1, 1
 	// Two seconds of dates a write: the 60 edits below span two minutes,
@@ -65,6 +66,7 @@ func TestOffsetShiftDuringWalk(t *testing.T) {
 // lookback, and miss it. The watermark is also capped at the first page's
 // Date header, the API's clock when the walk began.
 func TestLongWalkLaggingClock(t *testing.T) {
+	t.Parallel()
 	fig := newFigures(t, "2. upstream: a walk longer than the lookback, API clock behind")
 	fig.TrialsOf, fig.Trials, fig.Faults = "walks", 1, 1
 	// The API's dates are in January 2026, one second a write: the

@@ -34,6 +34,7 @@ func (s *statusReceiver) set(status int) {
 }
 
 func TestOnceDeliversAndTheDeliveryCommands(t *testing.T) {
+	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	up := httptest.NewServer(api)
 	defer up.Close()

@@ -9,6 +9,7 @@ import (
 // TestDemo runs the demo for a few seconds, faster than by default, and
 // checks that events of every type arrived with valid signatures.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for 6s; skipped with -short")
 	}

@@ -74,6 +74,7 @@ func api(t *testing.T, method, url, token string, body any) (int, map[string]any
 // follows a hook from the handshake to delivery, a 410, Inactive, and a
 // re-verification.
 func TestKeapHookLifecycle(t *testing.T) {
+	t.Parallel()
 	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
@@ -171,6 +172,7 @@ func hasKeapID(b map[string]any, id float64) bool {
 // TestPipedriveWebhookDelivery subscribes in the Pipedrive dialect with a
 // wildcard action and basic auth, and checks the deliveries.
 func TestPipedriveWebhookDelivery(t *testing.T) {
+	t.Parallel()
 	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
@@ -247,6 +249,7 @@ func createPipedriveWebhook(t *testing.T, base, form string) int64 {
 // receiver answers 410 is retried like after any failure, receives the
 // later events, and stays active.
 func TestPipedriveWebhookSurvives410(t *testing.T) {
+	t.Parallel()
 	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
@@ -319,6 +322,7 @@ func TestPipedriveWebhookSurvives410(t *testing.T) {
 // that knows a destination its config no longer has: the destination and
 // its pending deliveries are dropped, and said so.
 func TestRunDropsDestinationsNoLongerConfigured(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	up := &tinyAPI{items: map[string]string{}}
 	srv := httptest.NewServer(up)

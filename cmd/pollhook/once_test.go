@@ -107,6 +107,7 @@ func eventTypes(t *testing.T, stdout string) []string {
 }
 
 func TestOnce(t *testing.T) {
+	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
@@ -155,6 +156,7 @@ func TestOnce(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("sources: []\nresources: []\nbogus: 1\n"), 0o600)
@@ -177,6 +179,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestEventsAndCursors(t *testing.T) {
+	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
@@ -302,6 +305,7 @@ func readSQLiteFile(t *testing.T, path string) sqliteFile {
 }
 
 func TestDryRunLeavesStateFileAlone(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, path string)
@@ -367,6 +371,7 @@ func TestDryRunLeavesStateFileAlone(t *testing.T) {
 // start, so that it holds back no pruning of the outbox; one still in the
 // config keeps its deliveries.
 func TestOnceDropsRemovedDestination(t *testing.T) {
+	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	srv := httptest.NewServer(api)
 	defer srv.Close()

@@ -148,6 +148,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestRunDeliversSurvivesOutageAndRestart(t *testing.T) {
+	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	up := httptest.NewServer(api)
 	defer up.Close()
@@ -214,6 +215,8 @@ destinations:
 	}
 }
 
+// TestRunReloadsOnSIGHUP is not parallel: its SIGHUP goes to the whole test
+// process, and would reload every daemon running in it.
 func TestRunReloadsOnSIGHUP(t *testing.T) {
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
 	up := httptest.NewServer(api)

@@ -15,6 +15,7 @@ import (
 // binary it makes needs no dynamic loader or shared library, so that it
 // runs on a distroless or scratch image.
 func TestStaticBinary(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
