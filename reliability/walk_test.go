@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -83,9 +84,11 @@ func TestLongWalkLaggingClock(t *testing.T) {
 	// While page 3 is asked for, record 5 (page 1) changes, then records
 	// 85…100 (page 4) change five times over 80 s of dates.
 	var once sync.Once
+	var fired atomic.Bool
 	w.up.SetHook(func(l ListRequest) {
 		if l.Page == 3 {
 			once.Do(func() {
+				fired.Store(true)
 				w.up.Update(5)
 				late := make([]int, 0, 80)
 				for range 5 {
@@ -103,5 +106,8 @@ func TestLongWalkLaggingClock(t *testing.T) {
 	}
 	w.up.UpdateMany(ids)
 	w.finish(t, p, cfg, fig, 30*time.Second, only...)
+	if !fired.Load() {
+		t.Error("pollhook never asked for page 3: the hook made no change during the walk, and the test shows nothing")
+	}
 	fig.Note = "record 5 (page 1) changed as page 3 was asked for, then 80 s of the API's dates passed on page 4; lookback 1 m"
 }
