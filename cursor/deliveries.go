@@ -226,6 +226,10 @@ type Backlog struct {
 	Disabled bool
 }
 
+// MemberLeaseRetention is how long Prune keeps the member lease of a
+// process after it expired (see MemberLease).
+const MemberLeaseRetention = 24 * time.Hour
+
 // PruneOptions say what Prune deletes. A zero retention keeps those rows
 // forever.
 type PruneOptions struct {
@@ -894,7 +898,9 @@ func (s *SQLite) Backlogs(ctx context.Context) ([]Backlog, error) {
 	return out, nil
 }
 
-// Prune deletes, a chunk per transaction: delivered deliveries done before
+// Prune deletes, a chunk per transaction: member leases expired for more
+// than MemberLeaseRetention (the processes they named are gone; other
+// leases stay, with their fence); delivered deliveries done before
 // o.Now less o.DeliveredRetention, dead ones done before o.Now less
 // o.DeadRetention, with their attempts; then the outbox events detected
 // before o.Now less the larger retention that every destination has fanned
@@ -938,6 +944,12 @@ func (s *SQLite) Prune(ctx context.Context, o PruneOptions) (PruneResult, error)
 		if err != nil {
 			return res, fmt.Errorf("prune outbox: %w", err)
 		}
+	}
+	// A process names itself anew at each start: the member leases of
+	// those long gone are forgotten.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM leases WHERE name >= ? AND name < ? AND expires_at < ?`,
+		memberLeasePrefix, memberLeasePrefix[:len(memberLeasePrefix)-1]+"0", nanos(o.Now.Add(-MemberLeaseRetention))); err != nil {
+		return res, fmt.Errorf("prune member leases: %w", err)
 	}
 	return res, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -30,7 +29,12 @@ import (
 const (
 	resourceLeasePrefix    = "resource/"
 	destinationLeasePrefix = "destination/"
+	memberLeasePrefix      = "member/"
 )
+
+// MemberLease is the name of the lease a process holds to tell the others
+// it is alive, so that they share the work with it.
+func MemberLease(holder string) string { return memberLeasePrefix + holder }
 
 // ResourceLease is the name of the lease that owns resource.
 func ResourceLease(resource string) string { return resourceLeasePrefix + resource }
@@ -234,13 +238,4 @@ func checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
 		return &LeaseError{Name: l.Name}
 	}
 	return nil
-}
-
-// leaseSubject is the resource or destination a lease name owns, and
-// whether it is a resource's.
-func leaseSubject(name string) (subject string, resource bool) {
-	if s, ok := strings.CutPrefix(name, resourceLeasePrefix); ok {
-		return s, true
-	}
-	return strings.TrimPrefix(name, destinationLeasePrefix), false
 }

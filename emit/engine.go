@@ -249,6 +249,15 @@ func (e *Engine) Destinations() []string {
 	return names
 }
 
+// Busy reports whether destination name is in the middle of a pass
+// (sending, or recording what it sent).
+func (e *Engine) Busy(name string) bool {
+	e.mu.Lock()
+	w, ok := e.workers[name]
+	e.mu.Unlock()
+	return ok && w.busy.Load()
+}
+
 // current returns the workers, for a pass over all of them.
 func (e *Engine) current() []*worker {
 	e.mu.Lock()
@@ -406,7 +415,8 @@ type worker struct {
 	t    *target // the destination in use
 	next *target // a replacement, taken at the next step
 
-	mu      sync.Mutex // held by a step
+	mu      sync.Mutex  // held by a step
+	busy    atomic.Bool // a step runs
 	ensured bool
 
 	smu      sync.Mutex // guards the fields below, which a step's requests share
@@ -547,6 +557,8 @@ type pass struct {
 func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.busy.Store(true)
+	defer w.busy.Store(false)
 	if w.removed() {
 		return res, false, nil
 	}

@@ -154,7 +154,7 @@ func TestRemovedDestinationFinishesInFlight(t *testing.T) {
 func TestGoneSubscriberLeavesOthersAlone(t *testing.T) {
 	for round := range 5 {
 		h := newHarness(t)
-			var sinks []*sink
+		var sinks []*sink
 		var dests []*Destination
 		for i, name := range []string{"gone", "x", "y", "z"} {
 			respond := answer(http.StatusOK)

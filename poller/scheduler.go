@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
@@ -92,7 +93,8 @@ type loop struct {
 	done chan struct{}      // closed when the loop has returned; nil until it starts
 	prev *loop              // a removed loop of the same name to wait for
 	mu   sync.Mutex
-	c    Cycler // the cycler of the next cycle
+	c    Cycler      // the cycler of the next cycle
+	busy atomic.Bool // a cycle runs
 }
 
 func (l *loop) cycler() Cycler {
@@ -151,6 +153,14 @@ func (s *Scheduler) Resources() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Busy reports whether a cycle of resource is running.
+func (s *Scheduler) Busy(resource string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.loops[resource]
+	return ok && l.busy.Load()
 }
 
 // Wake asks for a cycle of resource now, or as soon as its cycle in hand
@@ -222,7 +232,9 @@ func (s *Scheduler) loop(ctx context.Context, l *loop) {
 		now := time.Now()
 		next := NextRun(r, now)
 		if ls, ok := s.opts.Leases.Lease(lease); ok {
+			l.busy.Store(true)
 			res, err := c.Cycle(ctx, ls)
+			l.busy.Store(false)
 			if ctx.Err() != nil {
 				return
 			}

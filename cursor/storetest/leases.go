@@ -25,6 +25,7 @@ var leaseTests = []test{
 	{"ReleaseFreesAtOnce", testLeaseReleaseFreesAtOnce},
 	{"WrongLeaseRefused", testWrongLeaseRefused},
 	{"List", testLeasesList},
+	{"PruneForgetsGoneMembers", testPruneForgetsGoneMembers},
 	{"TwoHoldersAlternate", testTwoHoldersAlternate},
 	{"TwoHoldersRace", testTwoHoldersRace},
 }
@@ -402,6 +403,26 @@ func testLeasesList(t *testing.T, b Backend) {
 		{Name: cursor.DestinationLease("crm"), Holder: "a", Fence: 1},
 		{Name: cursor.ResourceLease("contacts"), Holder: "a", Fence: 1, Expires: t0.Add(ttl)},
 		{Name: cursor.ResourceLease("deals"), Holder: "b", Fence: 1, Expires: t0.Add(time.Second + ttl)},
+	})
+}
+
+// testPruneForgetsGoneMembers: Prune deletes the member leases of
+// processes gone for longer than MemberLeaseRetention, and nothing else.
+func testPruneForgetsGoneMembers(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	acquire(t, s, "old", t0, cursor.MemberLease("old"), cursor.ResourceLease("contacts"))
+	acquire(t, s, "new", t0.Add(cursor.MemberLeaseRetention), cursor.MemberLease("new"))
+	if err := s.ReleaseLeases(ctx, "gone", []string{cursor.MemberLease("gone")}); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(cursor.MemberLeaseRetention + 2*ttl)
+	if _, err := s.Prune(ctx, cursor.PruneOptions{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	checkLeases(t, "leases after a prune", listLeases(t, s), []cursor.Lease{
+		{Name: cursor.MemberLease("new"), Holder: "new", Fence: 1, Expires: t0.Add(cursor.MemberLeaseRetention + ttl)},
+		{Name: cursor.ResourceLease("contacts"), Holder: "old", Fence: 1, Expires: t0.Add(ttl)},
 	})
 }
 

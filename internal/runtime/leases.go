@@ -1,12 +1,16 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,10 +53,14 @@ type keeper struct {
 	mu     sync.Mutex
 	wanted []string
 	held   map[string]cursor.Lease
-	// others are the leases wanted but held elsewhere, as last seen; a
-	// change of holder is logged once.
+	// others are the leases wanted but held elsewhere, as last seen.
 	others map[string]string
 	failed bool // the last renewal failed
+	// balance makes the keeper a member that takes only its share; busy
+	// tells the work in hand, which is not given back.
+	balance bool
+	busy    func(name string) bool
+	summary string // the last "held of wanted" logged
 }
 
 func newKeeper(store cursor.Store, holder string, ttl time.Duration, now func() time.Time, log *slog.Logger) *keeper {
@@ -60,6 +68,14 @@ func newKeeper(store cursor.Store, holder string, ttl time.Duration, now func() 
 		store: store, holder: holder, ttl: ttl, now: now, log: log,
 		held: map[string]cursor.Lease{}, others: map[string]string{},
 	}
+}
+
+// setBalance makes the keeper a member that takes only its share of the
+// work (see tick); busy tells the work in hand.
+func (k *keeper) setBalance(busy func(name string) bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.balance, k.busy = true, busy
 }
 
 // setOnTake sets the function called with the leases the keeper takes.
@@ -131,35 +147,54 @@ func (k *keeper) want(ctx context.Context, names []string) (added bool) {
 // tick takes the wanted leases that are free and renews those held, in
 // one write. A lease held here that the store gives to another holder is
 // lost: it is dropped (the writes under it already fail).
+//
+// A balancing keeper (the daemon's) also holds a member lease, which
+// tells the other processes it is alive, and takes of each kind of work
+// (resources, destinations) no more than its share: the wanted leases of
+// that kind divided by the live members, rounded up. It gives back what
+// it holds beyond its share, but for work in hand (busy), so that
+// processes started one after another end up with even shares. Among
+// free leases it prefers those that hash highest with its name
+// (rendezvous hashing), so that shares move little when members come and
+// go.
 func (k *keeper) tick(ctx context.Context) error {
 	k.mu.Lock()
 	wanted := slices.Clone(k.wanted)
+	balance, busy := k.balance, k.busy
 	k.mu.Unlock()
 	if len(wanted) == 0 {
 		return nil
 	}
 	now := k.now()
-	got, err := k.store.AcquireLeases(ctx, k.holder, wanted, k.ttl, now)
-	k.mu.Lock()
-	if err != nil {
-		first := !k.failed
-		k.failed = true
-		k.mu.Unlock()
-		if first {
-			k.log.Error("renew leases; the work stops as they run out unless the store answers again", "error", err)
+	ask, release := wanted, []string(nil)
+	if balance {
+		all, err := k.store.Leases(ctx)
+		if err != nil {
+			return k.failure(err)
 		}
-		return err
+		ask, release = k.plan(wanted, all, now, busy)
 	}
+	got, err := k.store.AcquireLeases(ctx, k.holder, ask, k.ttl, now)
+	if err != nil {
+		return k.failure(err)
+	}
+	if len(release) > 0 {
+		if err := k.store.ReleaseLeases(ctx, k.holder, release); err != nil {
+			return k.failure(err)
+		}
+	}
+	k.mu.Lock()
 	if k.failed {
 		k.log.Info("renewing leases again")
 		k.failed = false
 	}
+	for _, n := range release {
+		delete(k.held, n)
+	}
 	var taken, lost []string
-	type change struct{ name, holder string }
-	var elsewhere []change
 	for _, l := range got {
 		if _, stillWanted := slices.BinarySearch(k.wanted, l.Name); !stillWanted {
-			continue // unwanted meanwhile; released by want
+			continue // unwanted meanwhile (released by want), or the member lease
 		}
 		if l.Holder == k.holder {
 			if _, had := k.held[l.Name]; !had {
@@ -173,19 +208,18 @@ func (k *keeper) tick(ctx context.Context) error {
 			lost = append(lost, l.Name)
 			delete(k.held, l.Name)
 		}
-		if k.others[l.Name] != l.Holder {
-			k.others[l.Name] = l.Holder
-			elsewhere = append(elsewhere, change{l.Name, l.Holder})
-		}
+		k.others[l.Name] = l.Holder
 	}
+	summary := fmt.Sprintf("%d of %d", len(k.held), len(k.wanted))
+	changed := summary != k.summary
+	k.summary = summary
 	onTake := k.onTake
 	k.mu.Unlock()
 	for _, n := range lost {
 		k.log.Warn("lease lost to another process: it does this work now", "lease", n)
 	}
-	for _, c := range elsewhere {
-		k.log.Info("another process holds this lease: this one takes the work over if it stops renewing it",
-			"lease", c.name, "holder", c.holder)
+	if changed {
+		k.log.Info("holding leases", "held", summary, "released_to_balance", len(release))
 	}
 	if len(taken) > 0 {
 		k.log.Debug("leases taken", "leases", taken)
@@ -194,6 +228,86 @@ func (k *keeper) tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// failure notes a failed renewal, logging the first of a streak.
+func (k *keeper) failure(err error) error {
+	k.mu.Lock()
+	first := !k.failed
+	k.failed = true
+	k.mu.Unlock()
+	if first {
+		k.log.Error("renew leases; the work stops as they run out unless the store answers again", "error", err)
+	}
+	return err
+}
+
+// plan decides, from the store's leases all, which of wanted to ask for
+// (those held here to renew, and free ones up to the share) and which of
+// those held here to give back to balance the work; the member lease is
+// asked for too.
+func (k *keeper) plan(wanted []string, all []cursor.Lease, now time.Time, busy func(string) bool) (ask, release []string) {
+	state := make(map[string]cursor.Lease, len(all))
+	members := map[string]bool{k.holder: true}
+	for _, l := range all {
+		state[l.Name] = l
+		if strings.HasPrefix(l.Name, cursor.MemberLease("")) && l.Held(now) {
+			members[l.Holder] = true
+		}
+	}
+	ask = []string{cursor.MemberLease(k.holder)}
+	groups := map[string][]string{}
+	for _, n := range wanted {
+		kind, _, _ := strings.Cut(n, "/")
+		groups[kind] = append(groups[kind], n)
+	}
+	kinds := slices.Sorted(maps.Keys(groups))
+	for _, kind := range kinds {
+		names := groups[kind]
+		share := (len(names) + len(members) - 1) / len(members)
+		var mine, free []string
+		for _, n := range names {
+			l, ok := state[n]
+			switch {
+			case ok && l.Holder == k.holder && l.Expires.After(now):
+				mine = append(mine, n)
+			case !ok || !l.Held(now):
+				free = append(free, n)
+			}
+		}
+		// Give back the surplus the others want most, but not work in
+		// hand; take the free leases this process wants most.
+		k.rank(mine)
+		for len(mine) > share {
+			i := len(mine) - 1
+			for i >= 0 && busy != nil && busy(mine[i]) {
+				i--
+			}
+			if i < 0 {
+				break
+			}
+			release = append(release, mine[i])
+			mine = slices.Delete(mine, i, i+1)
+		}
+		k.rank(free)
+		room := max(0, share-len(mine))
+		ask = append(ask, mine...)
+		ask = append(ask, free[:min(room, len(free))]...)
+	}
+	return ask, release
+}
+
+// rank sorts names by how much this process wants them, most first: a
+// hash of the holder and the name (rendezvous hashing).
+func (k *keeper) rank(names []string) {
+	score := func(n string) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(k.holder))
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+		return h.Sum64()
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(score(b), score(a)) })
 }
 
 // run ticks every third of the lease's life until ctx is done. The
@@ -222,6 +336,9 @@ func (k *keeper) releaseAll() {
 		names = append(names, n)
 	}
 	clear(k.held)
+	if k.balance {
+		names = append(names, cursor.MemberLease(k.holder))
+	}
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()

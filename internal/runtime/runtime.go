@@ -247,6 +247,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 
+	// The daemon shares the work with the other daemons on the store.
+	r.leases.setBalance(r.busy)
 	r.apply(ctx)
 	// From now on a lease taken starts its work at once; those taken so
 	// far start with the scheduler and the engine.
@@ -347,6 +349,18 @@ func (r *Runtime) wantedLeases() []string {
 		names = append(names, cursor.DestinationLease(s.Name))
 	}
 	return names
+}
+
+// busy reports whether the work of lease name is in hand: a cycle of its
+// resource, or a pass of its destination.
+func (r *Runtime) busy(name string) bool {
+	if res, ok := strings.CutPrefix(name, cursor.ResourceLease("")); ok {
+		return r.sched.Busy(res)
+	}
+	if dest, ok := strings.CutPrefix(name, cursor.DestinationLease("")); ok {
+		return r.engine.Busy(dest)
+	}
+	return false
 }
 
 // taken is called by the keeper with the leases it just took: their work

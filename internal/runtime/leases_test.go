@@ -1,0 +1,71 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/cursor"
+)
+
+// TestPlanShares: with three live members, a keeper takes a third of each
+// kind of work, keeps what it holds up to its share, gives back its
+// surplus but for work in hand, and prefers the same free leases each
+// time.
+func TestPlanShares(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	live, dead := now.Add(10*time.Second), now.Add(-time.Second)
+	k := newKeeper(nil, "me", 15*time.Second, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	var wanted []string
+	for i := range 10 {
+		wanted = append(wanted, cursor.ResourceLease(fmt.Sprint("r", i)))
+	}
+	wanted = append(wanted, cursor.DestinationLease("a"), cursor.DestinationLease("b"))
+	slices.Sort(wanted)
+	all := []cursor.Lease{
+		{Name: cursor.MemberLease("x"), Holder: "x", Fence: 1, Expires: live},
+		{Name: cursor.MemberLease("y"), Holder: "y", Fence: 1, Expires: live},
+		{Name: cursor.MemberLease("gone"), Holder: "gone", Fence: 1, Expires: dead},
+		{Name: cursor.ResourceLease("r0"), Holder: "x", Fence: 1, Expires: live},
+		{Name: cursor.ResourceLease("r1"), Holder: "y", Fence: 1, Expires: live},
+		{Name: cursor.ResourceLease("r2"), Holder: "gone", Fence: 3, Expires: dead},
+	}
+	ask, release := k.plan(wanted, all, now, nil)
+	resources := 0
+	for _, n := range ask {
+		if strings.HasPrefix(n, cursor.ResourceLease("")) {
+			resources++
+			if n == cursor.ResourceLease("r0") || n == cursor.ResourceLease("r1") {
+				t.Errorf("asked for %s, held by a live member", n)
+			}
+		}
+	}
+	// 10 resources, 3 members (the dead one does not count): 4 each at
+	// most; 1 destination of 2.
+	if resources != 4 || !slices.Contains(ask, cursor.MemberLease("me")) || len(release) != 0 {
+		t.Fatalf("ask %v release %v; want 4 resources, 1 destination and the member lease", ask, release)
+	}
+	again, _ := k.plan(wanted, all, now, nil)
+	if !slices.Equal(ask, again) {
+		t.Errorf("a second plan asks %v, the first %v: want the same choice", again, ask)
+	}
+
+	// Holding 7, it gives 3 back, but not the one in hand.
+	var mine []cursor.Lease
+	for i := 3; i < 10; i++ {
+		mine = append(mine, cursor.Lease{Name: cursor.ResourceLease(fmt.Sprint("r", i)), Holder: "me", Fence: 1, Expires: live})
+	}
+	busy := cursor.ResourceLease("r9")
+	ask, release = k.plan(wanted, append(slices.Clone(all[:3]), mine...), now, func(n string) bool { return n == busy })
+	if len(release) != 3 || slices.Contains(release, busy) {
+		t.Errorf("holding 7 of 10 with 3 members: released %v, want 3, not the busy %s", release, busy)
+	}
+	for _, n := range release {
+		if slices.Contains(ask, n) {
+			t.Errorf("%s both renewed and released", n)
+		}
+	}
+}
