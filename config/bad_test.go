@@ -35,6 +35,13 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_byte_size.bad.yaml", []string{
 			"bad_byte_size.bad.yaml:4: sources[keap].max_body_bytes: want a size such as 1048576,",
 		}},
+		{"bad_state.bad.yaml", []string{
+			"bad_state.bad.yaml:3: state.dsn: state.path and state.dsn are both set: keep path for SQLite, or dsn for PostgreSQL",
+			"bad_state.bad.yaml:4: state.lease: want at least 3s: a lease is renewed every third of it (got 1s)",
+		}},
+		{"bad_dsn.bad.yaml", []string{
+			`bad_dsn.bad.yaml:2: state.dsn: want a PostgreSQL connection string such as postgres://pollhook@db:5432/pollhook?sslmode=disable, or host=db dbname=pollhook user=pollhook (got scheme "mysql")`,
+		}},
 		{"bad_cidr.bad.yaml", []string{
 			"bad_cidr.bad.yaml:2: http.allow_targets[1]: want a CIDR such as 10.0.0.0/8",
 			"bad_cidr.bad.yaml:2: http.allow_targets[2]: want a CIDR such as 10.0.0.0/8",

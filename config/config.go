@@ -107,7 +107,7 @@ type Config struct {
 // setDefaults fills in what an empty file means: the state in
 // DefaultStatePath, no listener.
 func (c *Config) setDefaults() {
-	c.State.Path = DefaultStatePath
+	c.State.Lease = Duration(DefaultLease)
 	c.State.Retention = Retention{Delivered: Duration(DefaultDeliveredRetention), Dead: Duration(DefaultDeadRetention)}
 }
 
@@ -121,14 +121,32 @@ const (
 	DefaultDeadRetention = 30 * 24 * time.Hour
 )
 
-// State says where pollhook keeps its cursors and outbox.
+// State says where pollhook keeps its cursors and outbox: a SQLite file
+// (Path, the embedded default) or a PostgreSQL database (DSN), which
+// several pollhook replicas share.
 type State struct {
-	// Path is the SQLite file; DefaultStatePath when empty.
+	// Path is the SQLite file; DefaultStatePath when empty and DSN is not
+	// set.
 	Path string `yaml:"path"`
+	// DSN is a PostgreSQL connection string (postgres://user@host:5432/db?sslmode=disable,
+	// or key=value pairs); set, it replaces Path. It may hold a password,
+	// so it never prints.
+	DSN Secret `yaml:"dsn"`
+	// Lease is how long a process holds a resource or a destination
+	// without renewing it: a replica that stops (or is cut off) has its
+	// work taken over after at most this long. Renewed every third of it.
+	Lease Duration `yaml:"lease"`
 	// Retention says how long finished deliveries are kept. Outbox events
 	// go with the last delivery that needs them.
 	Retention Retention `yaml:"retention"`
 }
+
+// DefaultLease is how long a lease lasts unless renewed.
+const DefaultLease = 15 * time.Second
+
+// MinLease is the shortest lease: renewed every third of it, a shorter
+// one would be lost to a short pause.
+const MinLease = 3 * time.Second
 
 // Retention is how long the delivery log keeps finished deliveries.
 type Retention struct {

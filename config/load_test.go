@@ -55,6 +55,7 @@ func TestGoodConfigs(t *testing.T) {
 	tests := map[string]func(t *testing.T, c *Config){
 		"minimal.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "state.path", c.State.Path, DefaultStatePath)
+			eq(t, "state.lease", c.State.Lease.D(), DefaultLease)
 			eq(t, "http.listen", c.HTTP.Listen, "")
 			s := c.Source("api")
 			eq(t, "auth.type", s.Auth.Type, AuthNone)
@@ -163,6 +164,11 @@ func TestGoodConfigs(t *testing.T) {
 			eq(t, "deletes", r.Deletes, DeletesSnapshot)
 			eq(t, "delete_guard", *r.DeleteGuard, 0.2)
 			eq(t, "auth.name", c.Sources[0].Auth.Name, "X-GitHub-Token")
+		},
+		"postgres.good.yaml": func(t *testing.T, c *Config) {
+			eq(t, "dsn", string(c.State.DSN), "postgres://pollhook@db:5432/pollhook?sslmode=disable")
+			eq(t, "no path with a dsn", c.State.Path, "")
+			eq(t, "lease", c.State.Lease.D(), 30*time.Second)
 		},
 		"cloud_elements_secret.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "plain secret", string(c.Destination("elements").Secret), "plain-elements-signing-key")

@@ -41,9 +41,7 @@ func (v *validator) has(p keyPath, k string) bool { return v.d.has(p.field(k)) }
 
 func (v *validator) validate() {
 	c := v.c
-	if c.State.Path == "" {
-		c.State.Path = DefaultStatePath
-	}
+	v.state(keyPath{{key: "state"}})
 	v.httpBlock(keyPath{{key: "http"}})
 
 	v.names("sources", len(c.Sources), func(i int) string { return c.Sources[i].Name })
@@ -95,6 +93,67 @@ func (v *validator) names(list string, n int, name func(int) string) {
 			first[s] = i
 		}
 	}
+}
+
+// state checks where the state is kept: a SQLite path or a PostgreSQL
+// DSN, not both.
+func (v *validator) state(p keyPath) {
+	st := &v.c.State
+	switch {
+	case st.DSN != "" && st.Path != "":
+		v.errf(p.field("dsn"), "state.path and state.dsn are both set: keep path for SQLite, or dsn for PostgreSQL")
+	case st.DSN != "":
+		if msg := checkDSN(string(st.DSN)); msg != "" {
+			v.errf(p.field("dsn"), "%s", msg)
+		}
+	case st.Path == "":
+		st.Path = DefaultStatePath
+	}
+	if v.has(p, "lease") && st.Lease.D() < MinLease {
+		v.errf(p.field("lease"), "want at least %s: a lease is renewed every third of it (got %s)", MinLease, st.Lease.D())
+	}
+}
+
+// checkDSN says what is wrong with the form of a PostgreSQL connection
+// string, without quoting it (it may hold a password); "" when nothing.
+// Whether the server answers is found out when pollhook connects.
+func checkDSN(dsn string) string {
+	const want = "want a PostgreSQL connection string such as postgres://pollhook@db:5432/pollhook?sslmode=disable, or host=db dbname=pollhook user=pollhook"
+	if !strings.Contains(dsn, "://") {
+		for _, f := range strings.Fields(dsn) {
+			k, _, ok := strings.Cut(f, "=")
+			if !ok || k == "" {
+				return want + fmt.Sprintf(" (got a word %q that is not key=value)", clipWord(k))
+			}
+		}
+		if strings.TrimSpace(dsn) == "" {
+			return want
+		}
+		return ""
+	}
+	u, err := url.Parse(dsn)
+	switch {
+	case err != nil:
+		return want + " (the URL does not parse)"
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return want + fmt.Sprintf(" (got scheme %q)", u.Scheme)
+	case u.Host == "" && u.Query().Get("host") == "":
+		return want + " (no host)"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+			return want + fmt.Sprintf(" (port %q)", p)
+		}
+	}
+	return ""
+}
+
+// clipWord shortens a word for a message.
+func clipWord(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
 }
 
 func (v *validator) httpBlock(p keyPath) {

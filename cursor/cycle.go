@@ -14,7 +14,7 @@ const deleteChunk = 500
 
 // Seen returns the versions the store holds of ids in resource; an id it
 // does not hold has no entry. Any number of ids may be asked at once.
-func (s *SQLite) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
+func (s *sqlStore) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out := make(map[string]Seen, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -23,9 +23,9 @@ func (s *SQLite) Seen(ctx context.Context, resource string, ids []string) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("read seen records of %s: %w", resource, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `
+	rows, err := s.r.QueryContext(ctx, s.q(`
 SELECT id, updated, hash, rev, deleted FROM seen
-WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string(list))
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), resource, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("read seen records of %s: %w", resource, err)
 	}
@@ -51,29 +51,29 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 // appended to the outbox (an event whose ID is already there keeps its
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [SQLite.FinishCycle] does.
-func (s *SQLite) CommitPage(ctx context.Context, p Page) error {
-	err := s.pipelineTx(ctx, func(tx *sql.Tx) error { return commitPage(ctx, tx, p) }, writeKind{writeCommit, p.Resource})
+func (s *sqlStore) CommitPage(ctx context.Context, p Page) error {
+	err := s.pipelineTx(ctx, func(tx *sql.Tx) error { return s.commitPage(ctx, tx, p) }, writeKind{writeCommit, p.Resource})
 	if err != nil {
 		return fmt.Errorf("commit page of %s: %w", p.Resource, err)
 	}
 	return nil
 }
 
-func commitPage(ctx context.Context, tx *sql.Tx, p Page) error {
-	if err := checkLease(ctx, tx, p.Lease, ResourceLease(p.Resource)); err != nil {
+func (s *sqlStore) commitPage(ctx context.Context, tx *sql.Tx, p Page) error {
+	if err := s.checkLease(ctx, tx, p.Lease, ResourceLease(p.Resource)); err != nil {
 		return err
 	}
-	if err := ensureResource(ctx, tx, p.Resource); err != nil {
+	if err := s.ensureResource(ctx, tx, p.Resource); err != nil {
 		return err
 	}
-	err := execRows(ctx, tx, `
+	err := s.execRows(ctx, tx, `
 INSERT INTO seen (resource, id, updated, hash, last_seen, rev, deleted) VALUES `, `
 ON CONFLICT (resource, id) DO UPDATE
 SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_seen,
     rev = excluded.rev, deleted = excluded.deleted`,
 		7, len(p.Records), func(i int, args []any) []any {
 			r := p.Records[i]
-			return append(args, p.Resource, r.ID, nanos(r.Updated), r.Hash, p.Cycle, r.Rev, r.Deleted)
+			return append(args, p.Resource, r.ID, nanos(r.Updated), r.Hash, p.Cycle, r.Rev, b2i(r.Deleted))
 		})
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
@@ -83,13 +83,13 @@ SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.ExecContext(ctx, s.q(`
 UPDATE seen SET last_seen = ?
-WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, p.Cycle, p.Resource, string(list)); err != nil {
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), p.Cycle, p.Resource, string(list)); err != nil {
 			return fmt.Errorf("touch records: %w", err)
 		}
 	}
-	return insertEvents(ctx, tx, p.Events)
+	return s.insertEvents(ctx, tx, p.Events)
 }
 
 // FinishCycle completes a cycle in one transaction. With f.Snapshot, the
@@ -100,11 +100,11 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, p.Cycle, p.Resou
 // or more none). Then the watermark moves to f.Watermark if that is later
 // (it never moves back), and the cycle counts as completed at f.Now.
 // On error nothing is written.
-func (s *SQLite) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
+func (s *sqlStore) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
 	var res FinishResult
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = finishCycle(ctx, tx, f)
+		res, err = s.finishCycle(ctx, tx, f)
 		return err
 	}, writeKind{writeCommit, f.Resource})
 	if err != nil {
@@ -113,18 +113,18 @@ func (s *SQLite) FinishCycle(ctx context.Context, f Finish) (FinishResult, error
 	return res, nil
 }
 
-func finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (FinishResult, error) {
+func (s *sqlStore) finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (FinishResult, error) {
 	var res FinishResult
-	if err := checkLease(ctx, tx, f.Lease, ResourceLease(f.Resource)); err != nil {
+	if err := s.checkLease(ctx, tx, f.Lease, ResourceLease(f.Resource)); err != nil {
 		return res, err
 	}
-	if err := ensureResource(ctx, tx, f.Resource); err != nil {
+	if err := s.ensureResource(ctx, tx, f.Resource); err != nil {
 		return res, err
 	}
 	var missing int64
-	err := tx.QueryRowContext(ctx, `
+	err := tx.QueryRowContext(ctx, s.q(`
 SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
-       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2)`,
+       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2)`),
 		f.Resource, f.Cycle).Scan(&res.Known, &missing)
 	if err != nil {
 		return res, fmt.Errorf("count records: %w", err)
@@ -133,24 +133,24 @@ SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
 		if float64(missing) > f.DeleteGuard*float64(res.Known) {
 			res.HeldBack = missing
 		} else {
-			if res.Deleted, err = deleteMissing(ctx, tx, f); err != nil {
+			if res.Deleted, err = s.deleteMissing(ctx, tx, f); err != nil {
 				return res, err
 			}
 		}
 	}
 
 	var old int64
-	if err := tx.QueryRowContext(ctx, `SELECT watermark FROM resources WHERE resource = ?`, f.Resource).Scan(&old); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT watermark FROM resources WHERE resource = ?`), f.Resource).Scan(&old); err != nil {
 		return res, fmt.Errorf("read watermark: %w", err)
 	}
 	wm := old
 	if n := nanos(f.Watermark); n != 0 && (old == 0 || n > old) {
 		wm = n
 	}
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, s.q(`
 UPDATE resources
 SET watermark = ?, completed = completed + 1, last_complete = ?, held_deletes = ?
-WHERE resource = ?`, wm, nanos(f.Now), res.HeldBack, f.Resource)
+WHERE resource = ?`), wm, nanos(f.Now), res.HeldBack, f.Resource)
 	if err != nil {
 		return res, fmt.Errorf("update resource: %w", err)
 	}
@@ -159,14 +159,14 @@ WHERE resource = ?`, wm, nanos(f.Now), res.HeldBack, f.Resource)
 
 // deleteMissing emits a delete event for, and tombstones, each record of the
 // resource not seen in f.Cycle, a chunk at a time.
-func deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
+func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
 	if f.Deleted == nil {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
-	sel, err := tx.PrepareContext(ctx, `
+	sel, err := tx.PrepareContext(ctx, s.q(`
 SELECT id, updated, hash, rev FROM seen
 WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
-ORDER BY id LIMIT ?4`)
+ORDER BY id LIMIT ?4`))
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +180,7 @@ ORDER BY id LIMIT ?4`)
 	events := make([]Event, 0, deleteChunk)
 	gone := make([]string, 0, deleteChunk)
 	for {
-		chunk, err = readMissing(ctx, sel, f, after, chunk[:0])
+		chunk, err = s.readMissing(ctx, sel, f, after, chunk[:0])
 		if err != nil {
 			return deleted, err
 		}
@@ -192,16 +192,16 @@ ORDER BY id LIMIT ?4`)
 			events = append(events, f.Deleted(r.ID, r.Seen))
 			gone = append(gone, r.ID)
 		}
-		if err := insertEvents(ctx, tx, events); err != nil {
+		if err := s.insertEvents(ctx, tx, events); err != nil {
 			return deleted, err
 		}
 		list, err := json.Marshal(gone)
 		if err != nil {
 			return deleted, err
 		}
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.ExecContext(ctx, s.q(`
 UPDATE seen SET deleted = 1, rev = rev + 1
-WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, string(list)); err != nil {
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, string(list)); err != nil {
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
 		deleted += int64(len(chunk))
@@ -209,7 +209,7 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, stri
 	}
 }
 
-func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chunk []SeenRecord) ([]SeenRecord, error) {
+func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chunk []SeenRecord) ([]SeenRecord, error) {
 	rows, err := sel.QueryContext(ctx, f.Resource, f.Cycle, after, deleteChunk)
 	if err != nil {
 		return nil, fmt.Errorf("read missing records: %w", err)
@@ -228,17 +228,4 @@ func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chu
 		return nil, fmt.Errorf("read missing records: %w", err)
 	}
 	return chunk, nil
-}
-
-// inTx runs fn in a write transaction, and commits if it returns nil.
-func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

@@ -256,11 +256,11 @@ type PruneResult struct {
 // first poll are included), not the history before it — [SQLite.Replay]
 // sends older events. A known destination keeps its position, whatever
 // since is.
-func (s *SQLite) EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error) {
-	_, err := s.w.ExecContext(ctx, `
+func (s *sqlStore) EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error) {
+	_, err := s.w.ExecContext(ctx, s.q(`
 INSERT INTO destinations (name, fanout_seq, created_at)
 VALUES (?1, coalesce((SELECT seq FROM outbox WHERE detected_at < ?2 ORDER BY seq DESC LIMIT 1), 0), ?3)
-ON CONFLICT (name) DO NOTHING`, name, nanos(since), nanos(since))
+ON CONFLICT (name) DO NOTHING`), name, nanos(since), nanos(since))
 	if err != nil {
 		return DestinationState{}, fmt.Errorf("ensure destination %s: %w", name, err)
 	}
@@ -276,11 +276,11 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (s *SQLite) destination(ctx context.Context, q querier, name string) (DestinationState, error) {
+func (s *sqlStore) destination(ctx context.Context, q querier, name string) (DestinationState, error) {
 	st := DestinationState{Name: name}
 	var created, disabled int64
-	err := q.QueryRowContext(ctx, `
-SELECT fanout_seq, created_at, disabled_at, disabled_reason FROM destinations WHERE name = ?`, name).
+	err := q.QueryRowContext(ctx, s.q(`
+SELECT fanout_seq, created_at, disabled_at, disabled_reason FROM destinations WHERE name = ?`), name).
 		Scan(&st.FanoutSeq, &created, &disabled, &st.DisabledReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DestinationState{}, ErrUnknownDestination
@@ -294,7 +294,7 @@ SELECT fanout_seq, created_at, disabled_at, disabled_reason FROM destinations WH
 
 // Destination returns the state of destination name, or
 // ErrUnknownDestination.
-func (s *SQLite) Destination(ctx context.Context, name string) (DestinationState, error) {
+func (s *sqlStore) Destination(ctx context.Context, name string) (DestinationState, error) {
 	st, err := s.destination(ctx, s.r, name)
 	if err != nil {
 		return DestinationState{}, fmt.Errorf("read destination %s: %w", name, err)
@@ -304,9 +304,9 @@ func (s *SQLite) Destination(ctx context.Context, name string) (DestinationState
 
 // Destinations returns the state of every destination the store knows,
 // sorted by name.
-func (s *SQLite) Destinations(ctx context.Context) ([]DestinationState, error) {
-	rows, err := s.r.QueryContext(ctx, `
-SELECT name, fanout_seq, created_at, disabled_at, disabled_reason FROM destinations ORDER BY name`)
+func (s *sqlStore) Destinations(ctx context.Context) ([]DestinationState, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`
+SELECT name, fanout_seq, created_at, disabled_at, disabled_reason FROM destinations ORDER BY name`))
 	if err != nil {
 		return nil, fmt.Errorf("list destinations: %w", err)
 	}
@@ -331,15 +331,15 @@ SELECT name, fanout_seq, created_at, disabled_at, disabled_reason FROM destinati
 // deliveries stay pending and nothing is sent to it until
 // [SQLite.EnableDestination]. Disabling a disabled destination keeps its
 // first time and reason.
-func (s *SQLite) DisableDestination(ctx context.Context, name, reason string, at time.Time) error {
+func (s *sqlStore) DisableDestination(ctx context.Context, name, reason string, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	res, err := s.w.ExecContext(ctx, `
+	res, err := s.w.ExecContext(ctx, s.q(`
 UPDATE destinations
 SET disabled_at = CASE WHEN disabled_at = 0 THEN ?2 ELSE disabled_at END,
     disabled_reason = CASE WHEN disabled_at = 0 THEN ?3 ELSE disabled_reason END
-WHERE name = ?1`, name, nanos(at), truncate(reason, MaxErrorBytes))
+WHERE name = ?1`), name, nanos(at), truncate(reason, MaxErrorBytes))
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -351,9 +351,9 @@ WHERE name = ?1`, name, nanos(at), truncate(reason, MaxErrorBytes))
 
 // EnableDestination enables destination name again: its pending deliveries
 // are sent when next due. Enabling an enabled destination does nothing.
-func (s *SQLite) EnableDestination(ctx context.Context, name string) error {
-	res, err := s.w.ExecContext(ctx, `
-UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`, name)
+func (s *sqlStore) EnableDestination(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, s.q(`
+UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`), name)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -371,13 +371,13 @@ UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`, n
 // any more: its frozen position would otherwise keep Prune from pruning
 // the outbox. If it is run again, it starts afresh (see
 // EnsureDestination).
-func (s *SQLite) DeleteDestination(ctx context.Context, name string) error {
+func (s *sqlStore) DeleteDestination(ctx context.Context, name string) error {
 	for {
 		var n int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `
+			res, err := tx.ExecContext(ctx, s.q(`
 DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
-	SELECT event_id FROM deliveries WHERE destination = ?1 LIMIT ?2)`, name, pruneChunk)
+	SELECT event_id FROM deliveries WHERE destination = ?1 LIMIT ?2)`), name, pruneChunk)
 			if err != nil {
 				return err
 			}
@@ -396,13 +396,13 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 	var res sql.Result
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if res, err = tx.ExecContext(ctx, `DELETE FROM destinations WHERE name = ?`, name); err != nil {
+		if res, err = tx.ExecContext(ctx, s.q(`DELETE FROM destinations WHERE name = ?`), name); err != nil {
 			return err
 		}
 		if err := mustAffect(res); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ?`, DestinationLease(name))
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM leases WHERE name = ?`), DestinationLease(name))
 		return err
 	})
 	if err != nil {
@@ -432,11 +432,11 @@ func mustAffect(res sql.Result) error {
 // stays bounded however far behind the destination is. An event already
 // queued for dest (by a replay) keeps its delivery. It returns how many
 // deliveries it queued.
-func (s *SQLite) Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error) {
+func (s *sqlStore) Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error) {
 	// A read first, so that a destination with nothing new costs no write.
 	var from, last int64
-	err := s.r.QueryRowContext(ctx, `
-SELECT fanout_seq, (SELECT coalesce(max(seq), 0) FROM outbox) FROM destinations WHERE name = ?`, dest).Scan(&from, &last)
+	err := s.r.QueryRowContext(ctx, s.q(`
+SELECT fanout_seq, (SELECT coalesce(max(seq), 0) FROM outbox) FROM destinations WHERE name = ?`), dest).Scan(&from, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrUnknownDestination
 	}
@@ -466,17 +466,17 @@ type fanned struct {
 }
 
 // fanoutChunk fans out up to fanoutChunk events; more reports a full chunk.
-func (s *SQLite) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
+func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
 	err = s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var from int64
-		err := tx.QueryRowContext(ctx, `SELECT fanout_seq FROM destinations WHERE name = ?`, dest).Scan(&from)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT fanout_seq FROM destinations WHERE name = ? /*FOR UPDATE*/`), dest).Scan(&from)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrUnknownDestination
 		}
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, id, type FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, from, fanoutChunk)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, id, type FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), from, fanoutChunk)
 		if err != nil {
 			return err
 		}
@@ -503,7 +503,7 @@ func (s *SQLite) fanoutChunk(ctx context.Context, dest string, match func(string
 			}
 		}
 		at := nanos(now)
-		err = execRows(ctx, tx, `
+		err = s.execRows(ctx, tx, `
 INSERT INTO deliveries (destination, event_id, seq, type, status, next_at, created_at) VALUES `, `
 ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, args []any) []any {
 			e := queued[i]
@@ -512,7 +512,7 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 		if err != nil {
 			return fmt.Errorf("queue deliveries: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET fanout_seq = ? WHERE name = ?`, chunk[len(chunk)-1].seq, dest); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE destinations SET fanout_seq = ? WHERE name = ?`), chunk[len(chunk)-1].seq, dest); err != nil {
 			return err
 		}
 		n, more = len(queued), len(chunk) == fanoutChunk
@@ -526,7 +526,7 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 
 // Pending returns the pending deliveries q selects, with their events, in
 // seq order.
-func (s *SQLite) Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
+func (s *sqlStore) Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
 	if q.Limit <= 0 {
 		return nil, fmt.Errorf("read pending deliveries of %s: limit %d, want above 0", q.Destination, q.Limit)
 	}
@@ -542,7 +542,7 @@ WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 	}
 	query += ` ORDER BY d.seq LIMIT ?`
 	args = append(args, q.Limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of %s: %w", q.Destination, err)
 	}
@@ -570,10 +570,10 @@ WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 
 // NextDue returns the earliest NextAt after after among the pending
 // deliveries of dest; ok is false when there is none.
-func (s *SQLite) NextDue(ctx context.Context, dest string, after time.Time) (next time.Time, ok bool, err error) {
+func (s *sqlStore) NextDue(ctx context.Context, dest string, after time.Time) (next time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	err = s.r.QueryRowContext(ctx, `
-SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending' AND next_at > ?`,
+	err = s.r.QueryRowContext(ctx, s.q(`
+SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending' AND next_at > ?`),
 		dest, nanos(after)).Scan(&n)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read next due delivery of %s: %w", dest, err)
@@ -591,7 +591,7 @@ SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending'
 // whose lease is lease, held with its fence; otherwise nothing is written
 // and the error wraps ErrLeaseLost (the new holder sends those events
 // again, with the same ids).
-func (s *SQLite) RecordOutcomes(ctx context.Context, lease Lease, outcomes []Outcome) error {
+func (s *sqlStore) RecordOutcomes(ctx context.Context, lease Lease, outcomes []Outcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
@@ -610,15 +610,15 @@ func (s *SQLite) RecordOutcomes(ctx context.Context, lease Lease, outcomes []Out
 		}
 	}
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLease(ctx, tx, lease, lease.Name); err != nil {
+		if err := s.checkLease(ctx, tx, lease, lease.Name); err != nil {
 			return err
 		}
-		upd, err := tx.PrepareContext(ctx, `
+		upd, err := tx.PrepareContext(ctx, s.q(`
 UPDATE deliveries
 SET status = ?3, attempts = attempts + ?4,
-    next_at = CASE WHEN ?5 = 0 THEN next_at ELSE ?5 END,
+    next_at = CASE WHEN CAST(?5 AS BIGINT) = 0 THEN next_at ELSE CAST(?5 AS BIGINT) END,
     last_status = ?6, last_error = ?7, done_at = ?8
-WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`)
+WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`))
 		if err != nil {
 			return err
 		}
@@ -645,7 +645,7 @@ WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`)
 				logged = append(logged, o)
 			}
 		}
-		return execRows(ctx, tx, `
+		return s.execRows(ctx, tx, `
 INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error, response) VALUES `, ``,
 			8, len(logged), func(i int, args []any) []any {
 				o := logged[i]
@@ -659,9 +659,9 @@ INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error
 	return nil
 }
 
-func (s *SQLite) hasDelivery(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
+func (s *sqlStore) hasDelivery(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
 	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE destination = ? AND event_id = ?`, dest, eventID).Scan(&one)
+	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM deliveries WHERE destination = ? AND event_id = ?`), dest, eventID).Scan(&one)
 	return err == nil
 }
 
@@ -683,13 +683,13 @@ func listLimit(n int) int {
 }
 
 // Deliveries lists the deliveries f selects, newest event first.
-func (s *SQLite) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+func (s *sqlStore) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	if f.Status != "" && !f.Status.valid() {
 		return nil, fmt.Errorf("list deliveries: status %q, want pending, delivered or dead", f.Status)
 	}
 	q := `
 SELECT destination, event_id, seq, type, status, attempts, next_at, last_status, last_error, created_at, done_at
-FROM deliveries WHERE 1`
+FROM deliveries WHERE TRUE`
 	var args []any
 	if f.Destination != "" {
 		q += ` AND destination = ?`
@@ -705,7 +705,7 @@ FROM deliveries WHERE 1`
 	}
 	q += ` ORDER BY seq DESC, destination LIMIT ?`
 	args = append(args, listLimit(f.Limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -730,10 +730,10 @@ FROM deliveries WHERE 1`
 }
 
 // Attempts lists the attempts f selects, newest first.
-func (s *SQLite) Attempts(ctx context.Context, f AttemptFilter) ([]AttemptLog, error) {
+func (s *sqlStore) Attempts(ctx context.Context, f AttemptFilter) ([]AttemptLog, error) {
 	q := `
 SELECT id, destination, event_id, body_id, at, status, latency, error, response
-FROM attempts WHERE 1`
+FROM attempts WHERE TRUE`
 	var args []any
 	if f.Destination != "" {
 		q += ` AND destination = ?`
@@ -745,7 +745,7 @@ FROM attempts WHERE 1`
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, listLimit(f.Limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list delivery attempts: %w", err)
 	}
@@ -774,7 +774,7 @@ FROM attempts WHERE 1`
 // destination is queued now; an event id not in the outbox is
 // ErrUnknownEvent, and a destination the store does not know is created
 // (as by EnsureDestination at f.Now).
-func (s *SQLite) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
+func (s *sqlStore) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	n, err := s.replay(ctx, f)
 	if err != nil {
 		return 0, fmt.Errorf("replay deliveries: %w", err)
@@ -782,7 +782,7 @@ func (s *SQLite) Replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	return n, nil
 }
 
-func (s *SQLite) replay(ctx context.Context, f ReplayFilter) (int64, error) {
+func (s *sqlStore) replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	if f.EventID == "" && !f.Dead && f.Since.IsZero() {
 		return 0, errors.New("no event id, dead or since given")
 	}
@@ -796,15 +796,15 @@ func (s *SQLite) replay(ctx context.Context, f ReplayFilter) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if f.EventID != "" {
-			if _, err := tx.ExecContext(ctx, `
+			if _, err := tx.ExecContext(ctx, s.q(`
 INSERT INTO destinations (name, fanout_seq, created_at)
 VALUES (?1, (SELECT coalesce(max(seq), 0) FROM outbox), ?2)
-ON CONFLICT (name) DO NOTHING`, f.Destination, nanos(now)); err != nil {
+ON CONFLICT (name) DO NOTHING`), f.Destination, nanos(now)); err != nil {
 				return err
 			}
 			var seq, detected int64
 			var typ string
-			err := tx.QueryRowContext(ctx, `SELECT seq, type, detected_at FROM outbox WHERE id = ?`, f.EventID).Scan(&seq, &typ, &detected)
+			err := tx.QueryRowContext(ctx, s.q(`SELECT seq, type, detected_at FROM outbox WHERE id = ?`), f.EventID).Scan(&seq, &typ, &detected)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("%w %q", ErrUnknownEvent, f.EventID)
 			}
@@ -814,11 +814,11 @@ ON CONFLICT (name) DO NOTHING`, f.Destination, nanos(now)); err != nil {
 			if (!f.Since.IsZero() && detected < nanos(f.Since)) || f.Dead && !s.isDead(ctx, tx, f.Destination, f.EventID) {
 				return nil
 			}
-			res, err := tx.ExecContext(ctx, `
+			res, err := tx.ExecContext(ctx, s.q(`
 INSERT INTO deliveries (destination, event_id, seq, type, status, attempts, next_at, created_at)
 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)
 ON CONFLICT (destination, event_id) DO UPDATE
-SET status = 'pending', attempts = 0, next_at = ?5, created_at = ?5, done_at = 0`,
+SET status = 'pending', attempts = 0, next_at = ?5, created_at = ?5, done_at = 0`),
 				f.Destination, f.EventID, seq, typ, nanos(now))
 			if err != nil {
 				return err
@@ -828,7 +828,7 @@ SET status = 'pending', attempts = 0, next_at = ?5, created_at = ?5, done_at = 0
 		}
 		q := `
 UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?, created_at = ?, done_at = 0
-WHERE 1`
+WHERE TRUE`
 		args := []any{nanos(now), nanos(now)}
 		if f.Destination != "" {
 			q += ` AND destination = ?`
@@ -841,7 +841,7 @@ WHERE 1`
 			q += ` AND seq IN (SELECT seq FROM outbox WHERE detected_at >= ?)`
 			args = append(args, nanos(f.Since))
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		res, err := tx.ExecContext(ctx, s.q(q), args...)
 		if err != nil {
 			return err
 		}
@@ -851,22 +851,22 @@ WHERE 1`
 	return n, err
 }
 
-func (s *SQLite) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
+func (s *sqlStore) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string) bool {
 	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE destination = ? AND event_id = ?`, dest, eventID).Scan(&status)
+	err := tx.QueryRowContext(ctx, s.q(`SELECT status FROM deliveries WHERE destination = ? AND event_id = ?`), dest, eventID).Scan(&status)
 	return err == nil && status == string(StatusDead)
 }
 
 // Backlog returns the backlog of destination dest.
-func (s *SQLite) Backlog(ctx context.Context, dest string) (Backlog, error) {
+func (s *sqlStore) Backlog(ctx context.Context, dest string) (Backlog, error) {
 	b := Backlog{Destination: dest}
 	var oldest, disabled sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `
+	err := s.r.QueryRowContext(ctx, s.q(`
 SELECT (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'pending'),
        (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'dead'),
        (SELECT min(created_at) FROM deliveries WHERE destination = n.name AND status = 'pending'),
        (SELECT disabled_at FROM destinations WHERE name = n.name)
-FROM (SELECT ? AS name) AS n`, dest).Scan(&b.Pending, &b.Dead, &oldest, &disabled)
+FROM (SELECT ? AS name) AS n`), dest).Scan(&b.Pending, &b.Dead, &oldest, &disabled)
 	if err != nil {
 		return Backlog{}, fmt.Errorf("read backlog of %s: %w", dest, err)
 	}
@@ -882,7 +882,7 @@ FROM (SELECT ? AS name) AS n`, dest).Scan(&b.Pending, &b.Dead, &oldest, &disable
 
 // Backlogs returns the backlog of every destination the store knows,
 // sorted by name.
-func (s *SQLite) Backlogs(ctx context.Context) ([]Backlog, error) {
+func (s *sqlStore) Backlogs(ctx context.Context) ([]Backlog, error) {
 	dests, err := s.Destinations(ctx)
 	if err != nil {
 		return nil, err
@@ -916,7 +916,7 @@ func (s *SQLite) Backlogs(ctx context.Context) ([]Backlog, error) {
 // or Unverified subscription keeps its row, and so its frozen position
 // holds back outbox pruning until the subscription is verified again (and
 // catches up) or deleted.
-func (s *SQLite) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
+func (s *sqlStore) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	dests, err := s.Destinations(ctx)
 	if err != nil {
@@ -947,23 +947,23 @@ func (s *SQLite) Prune(ctx context.Context, o PruneOptions) (PruneResult, error)
 	}
 	// A process names itself anew at each start: the member leases of
 	// those long gone are forgotten.
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM leases WHERE name >= ? AND name < ? AND expires_at < ?`,
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM leases WHERE name >= ? AND name < ? AND expires_at < ?`),
 		memberLeasePrefix, memberLeasePrefix[:len(memberLeasePrefix)-1]+"0", nanos(o.Now.Add(-MemberLeaseRetention))); err != nil {
 		return res, fmt.Errorf("prune member leases: %w", err)
 	}
 	return res, nil
 }
 
-func (s *SQLite) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
+func (s *sqlStore) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `
+			res, err := tx.ExecContext(ctx, s.q(`
 DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 	SELECT event_id FROM deliveries
 	WHERE destination = ?1 AND status = ?2 AND done_at < ?3
-	LIMIT ?4)`, dest, string(status), nanos(before), pruneChunk)
+	LIMIT ?4)`), dest, string(status), nanos(before), pruneChunk)
 			if err != nil {
 				return err
 			}
@@ -979,9 +979,9 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 
 // pruneEvents deletes outbox events detected before before, a seq range at
 // a time, up to the lowest fanout_seq of the destinations.
-func (s *SQLite) pruneEvents(ctx context.Context, before time.Time) (int64, error) {
+func (s *sqlStore) pruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var upTo sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT min(fanout_seq) FROM destinations`).Scan(&upTo)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT min(fanout_seq) FROM destinations`)).Scan(&upTo)
 	if err != nil {
 		return 0, err
 	}
@@ -997,18 +997,18 @@ func (s *SQLite) pruneEvents(ctx context.Context, before time.Time) (int64, erro
 		var old bool
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			// The range of the next chunk, and whether any of it is old.
-			err := tx.QueryRowContext(ctx, `
-SELECT coalesce(max(seq), 0), coalesce(max(detected_at < ?3), 0) FROM (
-	SELECT seq, detected_at FROM outbox WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?4)`,
+			err := tx.QueryRowContext(ctx, s.q(`
+SELECT coalesce(max(seq), 0), coalesce(max(CASE WHEN detected_at < ?3 THEN 1 ELSE 0 END), 0) FROM (
+	SELECT seq, detected_at FROM outbox WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?4) AS c`),
 				after, upTo.Int64, nanos(before), pruneChunk).Scan(&end, &old)
 			if err != nil || end == 0 || !old {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, `
+			res, err := tx.ExecContext(ctx, s.q(`
 DELETE FROM outbox AS o
 WHERE o.seq > ?1 AND o.seq <= ?2 AND o.detected_at < ?3
   AND NOT EXISTS (SELECT 1 FROM destinations AS t JOIN deliveries AS d
-                  ON d.destination = t.name AND d.event_id = o.id)`, after, end, nanos(before))
+                  ON d.destination = t.name AND d.event_id = o.id)`), after, end, nanos(before))
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,9 @@ const (
 // one-row probe is no proof that the store takes writes: on a full disk it
 // fits in the space the file already holds while pages of records do not.
 type writeHealth struct {
+	// isStorage reports whether an error says the store cannot store.
+	isStorage func(error) bool
+
 	mu     sync.Mutex
 	seq    uint64                     // numbers the writes, in commit order
 	last   map[writeKind]uint64       // the number of each kind's last write noted
@@ -60,7 +63,7 @@ func (h *writeHealth) next() uint64 {
 // changes nothing. An outcome older than one already noted for a kind is
 // ignored for it.
 func (h *writeHealth) note(seq uint64, err error, kinds ...writeKind) error {
-	if err != nil && !storageError(err) {
+	if err != nil && !h.isStorage(err) {
 		return err
 	}
 	h.mu.Lock()
@@ -99,10 +102,10 @@ func (h *writeHealth) forget(drop func(writeKind) bool) {
 	}
 }
 
-// storageError reports whether err is SQLite saying the file cannot be
-// written: the disk is full, the file or its directory is read-only or
+// sqliteStorageError reports whether err is SQLite saying the file cannot
+// be written: the disk is full, the file or its directory is read-only or
 // gone, an I/O error, a damaged file.
-func storageError(err error) bool {
+func sqliteStorageError(err error) bool {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
 		return false
@@ -117,7 +120,7 @@ func storageError(err error) bool {
 
 // pipelineTx runs fn in a write transaction, as inTx, and notes its
 // outcome for kinds.
-func (s *SQLite) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ...writeKind) error {
+func (s *sqlStore) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds ...writeKind) error {
 	var seq uint64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		seq = s.health.next()
@@ -135,7 +138,7 @@ func (s *SQLite) pipelineTx(ctx context.Context, fn func(*sql.Tx) error, kinds .
 // succeeds: after space returns, at a resource's next page or a
 // destination's next delivery; or when its resource or destination goes
 // (see [SQLite.RetainResourceWrites] and [SQLite.DeleteDestination]).
-func (s *SQLite) WriteErr() error {
+func (s *sqlStore) WriteErr() error {
 	h := &s.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -147,20 +150,20 @@ func (s *SQLite) WriteErr() error {
 		parts = append(parts, fmt.Sprintf("%s %s failing since %s: %s", k.what, k.subject, f.since.UTC().Format(time.RFC3339), f.err))
 	}
 	sort.Strings(parts)
-	return fmt.Errorf("write to state store %s: %s", s.path, strings.Join(parts, "; "))
+	return fmt.Errorf("write to state store %s: %s", s.loc, strings.Join(parts, "; "))
 }
 
 // RetainResourceWrites forgets the write failures of resources not in
 // resources: a resource taken out of the config writes no more, so its
 // last failure would never clear.
-func (s *SQLite) RetainResourceWrites(resources []string) {
+func (s *sqlStore) RetainResourceWrites(resources []string) {
 	s.health.forget(func(k writeKind) bool {
 		return k.what == writeCommit && !slices.Contains(resources, k.subject)
 	})
 }
 
 // forgetDestinationWrites forgets the write failures of destination name.
-func (s *SQLite) forgetDestinationWrites(name string) {
+func (s *sqlStore) forgetDestinationWrites(name string) {
 	s.health.forget(func(k writeKind) bool {
 		return (k.what == writeFanout || k.what == writeOutcomes) && k.subject == name
 	})

@@ -90,7 +90,7 @@ func (e *LeaseError) Is(target error) bool { return target == ErrLeaseLost }
 // that, in the order of names: those held by holder, and those held by
 // others (with their holder and expiry), so that a caller can say who
 // holds what it did not get.
-func (s *SQLite) AcquireLeases(ctx context.Context, holder string, names []string, ttl time.Duration, now time.Time) ([]Lease, error) {
+func (s *sqlStore) AcquireLeases(ctx context.Context, holder string, names []string, ttl time.Duration, now time.Time) ([]Lease, error) {
 	if holder == "" {
 		return nil, errors.New("acquire leases: empty holder")
 	}
@@ -108,18 +108,20 @@ func (s *SQLite) AcquireLeases(ctx context.Context, holder string, names []strin
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// Renew what holder holds and take what is free, in one
 		// statement: a row held by another holder that has not expired
-		// is left alone.
-		if _, err := tx.ExecContext(ctx, `
+		// is left alone. Rows are taken in name order, so that two
+		// holders asking for the same leases never wait for each other
+		// in a circle.
+		if _, err := tx.ExecContext(ctx, s.q(`
 INSERT INTO leases (name, holder, expires_at, fence)
-SELECT value, ?1, ?2, 1 FROM json_each(?4) WHERE true
+SELECT DISTINCT value, CAST(?1 AS TEXT), CAST(?2 AS BIGINT), 1 FROM json_each(?4) WHERE true ORDER BY value
 ON CONFLICT (name) DO UPDATE
 SET fence = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > 0 THEN leases.fence ELSE leases.fence + 1 END,
     holder = excluded.holder, expires_at = excluded.expires_at
-WHERE leases.holder = excluded.holder OR leases.expires_at <= ?3`,
+WHERE leases.holder = excluded.holder OR leases.expires_at <= ?3`),
 			holder, nanos(now.Add(ttl)), nanos(now), string(list)); err != nil {
 			return err
 		}
-		out, err = readLeases(ctx, tx, names)
+		out, err = s.readLeases(ctx, tx, names)
 		return err
 	})
 	if err != nil {
@@ -130,15 +132,15 @@ WHERE leases.holder = excluded.holder OR leases.expires_at <= ?3`,
 
 // readLeases returns the leases of names in their order; a name with no
 // row has a zero lease with its Name.
-func readLeases(ctx context.Context, q interface {
+func (s *sqlStore) readLeases(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, names []string) ([]Lease, error) {
 	list, err := json.Marshal(names)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `
-SELECT name, holder, fence, expires_at FROM leases WHERE name IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := q.QueryContext(ctx, s.q(`
+SELECT name, holder, fence, expires_at FROM leases WHERE name IN (SELECT value FROM json_each(?))`), string(list))
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +172,7 @@ SELECT name, holder, fence, expires_at FROM leases WHERE name IN (SELECT value F
 // ReleaseLeases gives up the leases of names that holder holds, so that
 // another process may take them at once rather than after they expire.
 // Leases held by others are left alone.
-func (s *SQLite) ReleaseLeases(ctx context.Context, holder string, names []string) error {
+func (s *sqlStore) ReleaseLeases(ctx context.Context, holder string, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -178,9 +180,9 @@ func (s *SQLite) ReleaseLeases(ctx context.Context, holder string, names []strin
 	if err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `
+	_, err = s.w.ExecContext(ctx, s.q(`
 UPDATE leases SET expires_at = 0
-WHERE holder = ? AND name IN (SELECT value FROM json_each(?))`, holder, string(list))
+WHERE holder = ? AND name IN (SELECT value FROM json_each(?))`), holder, string(list))
 	if err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
@@ -189,8 +191,8 @@ WHERE holder = ? AND name IN (SELECT value FROM json_each(?))`, holder, string(l
 
 // Leases returns every lease the store knows, sorted by name: who holds
 // (or last held) each, its fence and its expiry.
-func (s *SQLite) Leases(ctx context.Context) ([]Lease, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, holder, fence, expires_at FROM leases ORDER BY name`)
+func (s *sqlStore) Leases(ctx context.Context) ([]Lease, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT name, holder, fence, expires_at FROM leases ORDER BY name`))
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
@@ -214,7 +216,7 @@ func (s *SQLite) Leases(ctx context.Context) ([]Lease, error) {
 // checkLease fails with a *LeaseError unless l is held, with its fence, by
 // its holder, and names want. It runs inside the write it guards, so the
 // check and the write are one transaction.
-func checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
+func (s *sqlStore) checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
 	if l.Name != want {
 		return fmt.Errorf("write under lease %q, want lease %q", l.Name, want)
 	}
@@ -223,7 +225,9 @@ func checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
 	}
 	var holder string
 	var fence, exp int64
-	err := tx.QueryRowContext(ctx, `SELECT holder, fence, expires_at FROM leases WHERE name = ?`, l.Name).Scan(&holder, &fence, &exp)
+	// Row-locked where the backend has row locks: a takeover waits for
+	// this write to commit, so no write lands after it.
+	err := tx.QueryRowContext(ctx, s.q(`SELECT holder, fence, expires_at FROM leases WHERE name = ? /*FOR SHARE*/`), l.Name).Scan(&holder, &fence, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &LeaseError{Name: l.Name}
 	}

@@ -19,7 +19,7 @@ const rowsPerInsert = 100
 
 // execRows runs head VALUES (...), (...) tail for n rows of cols columns,
 // rowsPerInsert rows a statement; row appends the arguments of row i.
-func execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, row func(i int, args []any) []any) error {
+func (s *sqlStore) execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, row func(i int, args []any) []any) error {
 	var full *sql.Stmt
 	args := make([]any, 0, cols*min(n, rowsPerInsert))
 	for start := 0; start < n; start += rowsPerInsert {
@@ -31,9 +31,9 @@ func execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, r
 		var err error
 		switch {
 		case k < rowsPerInsert:
-			_, err = tx.ExecContext(ctx, head+placeholders(cols, k)+tail, args...)
+			_, err = tx.ExecContext(ctx, s.q(head+placeholders(cols, k)+tail), args...)
 		case full == nil:
-			if full, err = tx.PrepareContext(ctx, head+placeholders(cols, k)+tail); err != nil {
+			if full, err = tx.PrepareContext(ctx, s.q(head+placeholders(cols, k)+tail)); err != nil {
 				return err
 			}
 			defer full.Close()
@@ -54,32 +54,34 @@ func placeholders(cols, rows int) string {
 	return strings.Repeat(row+", ", rows-1) + row
 }
 
-// insertEvents appends events to the outbox in order. ON CONFLICT (id)
-// rather than INSERT OR IGNORE: only a duplicate id is skipped; a broken
-// event (an empty id) fails the transaction.
-func insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
-	err := execRows(ctx, tx, `
-INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data)
-VALUES `, `
-ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
-		e := events[i]
-		data := string(e.Data)
-		if len(e.Data) == 0 {
-			data = "null"
-		}
-		return append(args, e.ID, e.Type, e.Resource, e.Source, e.Object, e.ObjectID,
-			nanos(e.OccurredAt), nanos(e.DetectedAt), data)
-	})
-	if err != nil {
+// insertEvents appends events to the outbox in order (see
+// dialect.insertEvents). Only a duplicate id is skipped; a broken event
+// (an empty id) fails the transaction.
+func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.d.insertEvents(ctx, s, tx, events); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
 }
 
+// eventRow is the values of an outbox row but its seq: id, type,
+// resource, source, object, object_id, occurred_at, detected_at, data.
+func eventRow(e Event) []any {
+	data := string(e.Data)
+	if len(e.Data) == 0 {
+		data = "null"
+	}
+	return []any{e.ID, e.Type, e.Resource, e.Source, e.Object, e.ObjectID,
+		nanos(e.OccurredAt), nanos(e.DetectedAt), data}
+}
+
 // LastSeq is the greatest outbox seq, 0 when the outbox is empty.
-func (s *SQLite) LastSeq(ctx context.Context) (int64, error) {
+func (s *sqlStore) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM outbox`).Scan(&seq); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT coalesce(max(seq), 0) FROM outbox`)).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read last event seq: %w", err)
 	}
 	return seq, nil
@@ -90,7 +92,7 @@ func (s *SQLite) LastSeq(ctx context.Context) (int64, error) {
 // *.deleted). It stops at the first error of fn and returns it as is.
 // Events committed while it runs are included if they sort after the
 // current position.
-func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
+func (s *sqlStore) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
 	glob := strings.ContainsAny(f.Type, `*?[\`)
 	if glob {
 		if _, err := path.Match(f.Type, ""); err != nil {
@@ -142,8 +144,8 @@ FROM outbox WHERE seq > ?`
 	}
 }
 
-func (s *SQLite) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+func (s *sqlStore) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
 	}

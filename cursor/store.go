@@ -37,12 +37,27 @@ var ErrSchemaTooNew = errors.New("state store schema is newer than this pollhook
 // committed state; they do not wait for a writer. Another process writing
 // the same file is waited for up to [BusyTimeout].
 type SQLite struct {
+	*sqlStore
 	path string
-	dsn  string  // URI and parameters every connection shares
-	w    *sql.DB // the one writer connection
-	r    *sql.DB // readers
+	dsn  string // URI and parameters every connection shares
+}
 
-	health writeHealth // storage errors of pipeline writes; see WriteErr
+// sqliteDialect is SQLite's SQL, as this package writes it.
+type sqliteDialect struct{}
+
+func (sqliteDialect) rebind(q string) string      { return q }
+func (sqliteDialect) storageError(err error) bool { return sqliteStorageError(err) }
+func (sqliteDialect) ping() string                { return "PRAGMA user_version" }
+
+// insertEvents appends events with their AUTOINCREMENT seq: SQLite has
+// one writer at a time, so seqs follow the commits.
+func (sqliteDialect) insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx, events []Event) error {
+	return s.execRows(ctx, tx, `
+INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data)
+VALUES `, `
+ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
+		return append(args, eventRow(events[i])...)
+	})
 }
 
 // Open opens the state store at path, creating the file and its parent
@@ -79,7 +94,8 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLite{path: path, dsn: dsn, w: w}
+	s := &SQLite{sqlStore: &sqlStore{d: sqliteDialect{}, w: w, loc: path}, path: path, dsn: dsn}
+	s.health.isStorage = s.d.storageError
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -128,13 +144,13 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	defer tx.Rollback()
 
 	var version, appID, tables int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q("PRAGMA user_version")).Scan(&version); err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q("PRAGMA application_id")).Scan(&appID); err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM sqlite_schema")).Scan(&tables); err != nil {
 		return err
 	}
 	switch {
@@ -162,48 +178,8 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// Close closes the store. Calls in flight may fail; calls after Close do.
-func (s *SQLite) Close() error {
-	var errs []error
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
-	}
-	errs = append(errs, s.w.Close())
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close state store %s: %w", s.path, err)
-	}
-	return nil
-}
-
 // Path is the file path the store was opened with.
 func (s *SQLite) Path() string { return s.path }
-
-// Ping checks that the file can still be read. It does not wait for a
-// writer, so it suits a readiness probe.
-func (s *SQLite) Ping(ctx context.Context) error {
-	var v int
-	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("ping state store %s: %w", s.path, err)
-	}
-	return nil
-}
-
-// PingWrite checks that the store takes writes: it commits a one-row
-// write, so a read-only file or a lost lock shows here rather than at the
-// next page. A full disk may not: the row fits in space the file already
-// holds while a page of records does not; [SQLite.WriteErr] tells that.
-// /readyz calls both.
-func (s *SQLite) PingWrite(ctx context.Context, now time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?)
-ON CONFLICT (id) DO UPDATE SET at = excluded.at`, nanos(now))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("write to state store %s: %w", s.path, err)
-	}
-	return nil
-}
 
 // Backup writes a consistent copy of the store to path (VACUUM INTO),
 // while writers go on. It fails if path exists. The copy opens with [Open].
@@ -232,7 +208,7 @@ func (s *SQLite) backup(ctx context.Context, path string) error {
 		return err
 	}
 	defer db.Close()
-	_, err = db.ExecContext(ctx, "VACUUM INTO ?", path)
+	_, err = db.ExecContext(ctx, s.q("VACUUM INTO ?"), path)
 	return err
 }
 
@@ -257,6 +233,14 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// b2i is how a boolean is stored: 1 or 0.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // fromNanos is the inverse of nanos: UTC, and 0 is the zero time.
 func fromNanos(n int64) time.Time {
 	if n == 0 {
@@ -264,6 +248,3 @@ func fromNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
-
-// Location is the store's file path.
-func (s *SQLite) Location() string { return s.path }

@@ -326,7 +326,7 @@ func TestWriteErrFullDisk(t *testing.T) {
 	}
 	small := page(t, s, "contacts2", 1, "x")
 	restore := diskFull(t, s)
-	if err := s.CommitPage(ctx, big); err == nil || !storageError(err) {
+	if err := s.CommitPage(ctx, big); err == nil || !sqliteStorageError(err) {
 		t.Fatalf("CommitPage past max_page_count: %v, want SQLITE_FULL", err)
 	}
 	if err := s.PingWrite(ctx, t0.Add(time.Second)); err != nil {
@@ -409,7 +409,7 @@ func fullErr(t *testing.T, s *SQLite) error {
 	big := page(t, s, "scratch", 1, ids("big", 2000)...)
 	defer diskFull(t, s)()
 	err := s.CommitPage(ctx, big)
-	if !storageError(err) {
+	if !sqliteStorageError(err) {
 		t.Fatalf("CommitPage past max_page_count: %v, want SQLITE_FULL", err)
 	}
 	s.RetainResourceWrites(nil)

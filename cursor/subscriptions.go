@@ -113,15 +113,15 @@ func checkSubscription(s Subscription) error {
 // CreateSubscription stores a new subscription and returns it with its ID.
 // CreatedAt and UpdatedAt are kept as given. A key already stored is an
 // error.
-func (s *SQLite) CreateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
+func (s *sqlStore) CreateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
 	if err := checkSubscription(sub); err != nil {
 		return Subscription{}, fmt.Errorf("create subscription %s: %w", sub.Key, err)
 	}
-	row := s.w.QueryRowContext(ctx, `
+	row := s.w.QueryRowContext(ctx, s.q(`
 INSERT INTO subscriptions (key, dialect, event_key, event_action, event_object, url, status, secret,
 	http_user, http_password, name, version, user_id, created_at, updated_at, inactive_at, inactive_reason)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING `+subscriptionColumns,
+RETURNING `)+subscriptionColumns,
 		sub.Key, sub.Dialect, sub.EventKey, sub.EventAction, sub.EventObject, sub.URL, string(sub.Status), sub.Secret,
 		sub.HTTPUser, sub.HTTPPassword, sub.Name, sub.Version, sub.UserID,
 		nanos(sub.CreatedAt), nanos(sub.UpdatedAt), nanos(sub.InactiveAt), truncate(sub.InactiveReason, MaxReasonBytes))
@@ -134,8 +134,8 @@ RETURNING `+subscriptionColumns,
 
 // Subscription returns the subscription whose key is key, or an error
 // wrapping ErrSubscriptionNotFound.
-func (s *SQLite) Subscription(ctx context.Context, key string) (Subscription, error) {
-	sub, err := scanSubscription(s.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE key = ?`, key))
+func (s *sqlStore) Subscription(ctx context.Context, key string) (Subscription, error) {
+	sub, err := scanSubscription(s.r.QueryRowContext(ctx, s.q(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE key = ?`), key))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrSubscriptionNotFound
 	}
@@ -147,8 +147,8 @@ func (s *SQLite) Subscription(ctx context.Context, key string) (Subscription, er
 
 // SubscriptionByID returns the subscription whose ID is id, or an error
 // wrapping ErrSubscriptionNotFound.
-func (s *SQLite) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
-	sub, err := scanSubscription(s.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = ?`, id))
+func (s *sqlStore) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
+	sub, err := scanSubscription(s.r.QueryRowContext(ctx, s.q(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrSubscriptionNotFound
 	}
@@ -160,8 +160,8 @@ func (s *SQLite) SubscriptionByID(ctx context.Context, id int64) (Subscription, 
 
 // Subscriptions returns every subscription, in the order they were
 // created.
-func (s *SQLite) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY id`)
+func (s *sqlStore) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY id`))
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
@@ -188,11 +188,11 @@ func (s *SQLite) Subscriptions(ctx context.Context) ([]Subscription, error) {
 // written and that error is returned as it is (unwrapped), so that a
 // caller can test for its own errors. The key and ID cannot be changed.
 // It returns the subscription as written.
-func (s *SQLite) UpdateSubscription(ctx context.Context, key string, change func(*Subscription) error) (Subscription, error) {
+func (s *sqlStore) UpdateSubscription(ctx context.Context, key string, change func(*Subscription) error) (Subscription, error) {
 	var out Subscription
 	var changeErr error
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE key = ?`, key))
+		sub, err := scanSubscription(tx.QueryRowContext(ctx, s.q(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE key = ? /*FOR UPDATE*/`), key))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrSubscriptionNotFound
 		}
@@ -208,11 +208,11 @@ func (s *SQLite) UpdateSubscription(ctx context.Context, key string, change func
 		if err := checkSubscription(sub); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `
+		_, err = tx.ExecContext(ctx, s.q(`
 UPDATE subscriptions SET dialect = ?, event_key = ?, event_action = ?, event_object = ?, url = ?, status = ?,
 	secret = ?, http_user = ?, http_password = ?, name = ?, version = ?, user_id = ?, created_at = ?,
 	updated_at = ?, inactive_at = ?, inactive_reason = ?
-WHERE id = ?`,
+WHERE id = ?`),
 			sub.Dialect, sub.EventKey, sub.EventAction, sub.EventObject, sub.URL, string(sub.Status),
 			sub.Secret, sub.HTTPUser, sub.HTTPPassword, sub.Name, sub.Version, sub.UserID, nanos(sub.CreatedAt),
 			nanos(sub.UpdatedAt), nanos(sub.InactiveAt), truncate(sub.InactiveReason, MaxReasonBytes), id)
@@ -234,8 +234,8 @@ WHERE id = ?`,
 
 // DeleteSubscription deletes the subscription whose key is key, or returns
 // an error wrapping ErrSubscriptionNotFound.
-func (s *SQLite) DeleteSubscription(ctx context.Context, key string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM subscriptions WHERE key = ?`, key)
+func (s *sqlStore) DeleteSubscription(ctx context.Context, key string) error {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM subscriptions WHERE key = ?`), key)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
@@ -263,13 +263,13 @@ type DeliverySummary struct {
 // DeliverySummary returns what the attempt log holds of the deliveries to
 // destination dest (a destination never attempted gives the zero
 // DeliverySummary). Attempts pruned from the log are forgotten.
-func (s *SQLite) DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error) {
+func (s *sqlStore) DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error) {
 	var d DeliverySummary
 	var last, ok int64
-	err := s.r.QueryRowContext(ctx, `
+	err := s.r.QueryRowContext(ctx, s.q(`
 SELECT coalesce((SELECT at FROM attempts WHERE destination = ?1 ORDER BY id DESC LIMIT 1), 0),
        coalesce((SELECT status FROM attempts WHERE destination = ?1 ORDER BY id DESC LIMIT 1), 0),
-       coalesce((SELECT max(at) FROM attempts WHERE destination = ?1 AND status BETWEEN 200 AND 299), 0)`, dest).
+       coalesce((SELECT max(at) FROM attempts WHERE destination = ?1 AND status BETWEEN 200 AND 299), 0)`), dest).
 		Scan(&last, &d.LastStatus, &ok)
 	if err != nil {
 		return DeliverySummary{}, fmt.Errorf("summarize deliveries to %s: %w", dest, err)

@@ -149,12 +149,17 @@ func newWorld(t *testing.T, opts UpstreamOptions) *world {
 type setup struct {
 	// StatePath is the SQLite file; default <dir>/state.db.
 	StatePath string
+	// DSN, when set, keeps the state in that PostgreSQL database instead.
+	DSN string
+	// Lease is state.lease; default pollhook's.
+	Lease string
 	// Timeout, Attempts and MaxWait are the source's; default 1s, 2, 1s.
 	Timeout  string
 	Attempts int
 	MaxWait  string
-	// Resources are the resources polled, of "inc" and "snap"; default
-	// both.
+	// Resources are the resources polled, "inc" and "snap" (default
+	// both), or names that start so (inc2, snap7): each reads the same
+	// upstream list as its kind.
 	Resources []string
 	// Inc and Snap replace the resources' url and pagination lines.
 	Inc, Snap string
@@ -208,8 +213,15 @@ func (w *world) config(s setup) string {
 		s.Resources = []string{"inc", "snap"}
 	}
 	var b strings.Builder
+	state := "path: " + s.StatePath
+	if s.DSN != "" {
+		state = "dsn: " + s.DSN
+	}
+	if s.Lease != "" {
+		state += "\n  lease: " + s.Lease
+	}
 	fmt.Fprintf(&b, `state:
-  path: %s
+  %s
 http:
   listen: 127.0.0.1:0
 sources:
@@ -218,7 +230,7 @@ sources:
     timeout: %s
     retry: { attempts: %d, max_wait: %s }
 resources:
-`, s.StatePath, w.upURL, s.Timeout, s.Attempts, s.MaxWait)
+`, state, w.upURL, s.Timeout, s.Attempts, s.MaxWait)
 	dates := `    items: .items
     schedule: 1s
     start: beginning
@@ -229,11 +241,11 @@ resources:
       created_format: "` + DateFormat + `"
 `
 	for _, r := range s.Resources {
-		switch r {
-		case "inc":
-			fmt.Fprintf(&b, "  - name: inc\n    object: item\n%s\n%s    lookback: %s\n", s.Inc, dates, s.Lookback)
-		case "snap":
-			fmt.Fprintf(&b, "  - name: snap\n    object: item\n%s\n%s    deletes: snapshot\n", s.Snap, dates)
+		switch {
+		case strings.HasPrefix(r, "inc"):
+			fmt.Fprintf(&b, "  - name: %s\n    object: item\n%s\n%s    lookback: %s\n", r, s.Inc, dates, s.Lookback)
+		case strings.HasPrefix(r, "snap"):
+			fmt.Fprintf(&b, "  - name: %s\n    object: item\n%s\n%s    deletes: snapshot\n", r, s.Snap, dates)
 			if s.DeleteGuard != "" {
 				fmt.Fprintf(&b, "    delete_guard: %s\n", s.DeleteGuard)
 			}
@@ -265,7 +277,7 @@ func (w *world) check(resources ...string) []Result {
 	got := w.rcv.Deliveries()
 	var out []Result
 	for _, r := range resources {
-		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: r == "snap"}))
+		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: strings.HasPrefix(r, "snap")}))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/internal/redact"
 )
 
@@ -47,7 +48,12 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 // printSummary writes what cfg configures, with secrets hidden.
 func printSummary(e *env, cfg *config.Config, now time.Time) {
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "config %s is valid\nstate\t%s\n", cfg.File, cfg.State.Path)
+	state := cfg.State.Path
+	if cfg.State.DSN != "" {
+		state, _ = cursor.ParsePostgresDSN(string(cfg.State.DSN))
+		state = "PostgreSQL " + state
+	}
+	fmt.Fprintf(w, "config %s is valid\nstate\t%s\tlease %s\n", cfg.File, state, cfg.State.Lease.D())
 	if cfg.HTTP.Listen != "" {
 		api := "hooks API off (no http.token)"
 		if cfg.HTTP.Token != "" {

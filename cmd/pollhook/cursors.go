@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pollhook/pollhook/cursor"
 )
 
 func init() {
@@ -108,7 +107,7 @@ func runCursorsReset(ctx context.Context, e *env, c *command, args []string) err
 	if cfg.Resource(name) == nil {
 		return &usageError{fmt.Sprintf("cursors reset: no resource %q in %s", name, cfg.File)}
 	}
-	store, err := cursor.Open(ctx, cfg.State.Path)
+	store, err := openState(ctx, cfg.State)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/pollhook/pollhook/config"
-	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
 	"github.com/pollhook/pollhook/examples/democrm"
 	"github.com/pollhook/pollhook/internal/runtime"
@@ -103,7 +102,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	store, err := cursor.Open(ctx, cfg.State.Path)
+	store, err := openState(ctx, cfg.State)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := cursor.Open(ctx, cfg.State.Path)
+	store, err := openState(ctx, cfg.State)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func openConfigured(ctx context.Context, path string) (cursor.Store, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := cursor.Open(ctx, cfg.State.Path)
+	s, err := openState(ctx, cfg.State)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -104,7 +104,7 @@ func TestKeapHookLifecycle(t *testing.T) {
 	}
 	// The subscribers' engine restarts after the change; it receives the
 	// events detected once it has registered the hook's destination.
-	store := openState(t, cfg)
+	store := openTestState(t, cfg)
 	waitFor(t, "the hook's destination", func() bool {
 		_, err := store.Destination(context.Background(), "hook:"+key)
 		return err == nil
@@ -191,7 +191,7 @@ func TestPipedriveWebhookDelivery(t *testing.T) {
 	base, cfg := hooksDaemon(t, srv.URL, "")
 
 	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing&http_auth_user=pd&http_auth_password=pw")
-	store := openState(t, cfg)
+	store := openTestState(t, cfg)
 	waitFor(t, "the webhook's destination", func() bool {
 		ds, err := store.Destinations(context.Background())
 		return err == nil && len(ds) > 0
@@ -277,7 +277,7 @@ func TestPipedriveWebhookSurvives410(t *testing.T) {
 	base, cfg := hooksDaemon(t, srv.URL, "")
 
 	id := createPipedriveWebhook(t, base, "subscription_url="+sub.URL+"&event_action=*&event_object=thing")
-	store := openState(t, cfg)
+	store := openTestState(t, cfg)
 	waitFor(t, "the webhook's destination", func() bool {
 		ds, err := store.Destinations(context.Background())
 		return err == nil && len(ds) > 0
@@ -400,8 +400,8 @@ func hooksDaemon(t *testing.T, upstream, extra string) (base, cfg string) {
 	return base, cfg
 }
 
-// openState opens the state file of the config at cfg, beside the daemon.
-func openState(t *testing.T, cfg string) cursor.Store {
+// openTestState opens the state file of the config at cfg, beside the daemon.
+func openTestState(t *testing.T, cfg string) cursor.Store {
 	t.Helper()
 	store, err := cursor.Open(context.Background(), filepath.Join(filepath.Dir(cfg), "state.db"))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
 	"github.com/pollhook/pollhook/internal/runtime"
@@ -75,14 +76,14 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 		}
 		resources = []string{*only}
 	}
-	store, cleanup, err := openStore(ctx, cfg.State.Path, *dry)
+	store, cleanup, err := openStore(ctx, cfg.State, *dry)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
 	}
@@ -167,17 +168,31 @@ func summaryLine(r poller.CycleResult, dry bool) string {
 	return s
 }
 
-// openStore opens the state file, or for a dry run a scratch copy of it
-// (a fresh one when there is no state file yet); cleanup closes and, for a
-// dry run, removes the copy.
-func openStore(ctx context.Context, path string, dry bool) (cursor.Store, func(), error) {
+// openStore opens the state, or for a dry run a scratch copy of it (of a
+// SQLite file, a fresh one when there is no file yet; of a PostgreSQL
+// database, a schema holding what the resources' cycles read); cleanup
+// closes and, for a dry run, removes the copy.
+func openStore(ctx context.Context, st config.State, dry bool) (cursor.Store, func(), error) {
 	if !dry {
-		s, err := cursor.Open(ctx, path)
+		s, err := openState(ctx, st)
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, func() { s.Close() }, nil
 	}
+	if st.DSN != "" {
+		s, err := cursor.OpenPostgres(ctx, string(st.DSN))
+		if err != nil {
+			return nil, nil, err
+		}
+		defer s.Close()
+		scratch, drop, err := s.Scratch(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return scratch, drop, nil
+	}
+	path := st.Path
 	dir, err := os.MkdirTemp("", "pollhook-dry-run-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("create dry-run state: %w", err)

@@ -397,7 +397,7 @@ func TestOnceDropsRemovedDestination(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("once --no-deliver: %d %s", code, errOut)
 	}
-	store := openState(t, cfg)
+	store := openTestState(t, cfg)
 	if _, err := store.Destination(context.Background(), "removed"); err != nil {
 		t.Fatalf("once --no-deliver dropped the destination: %v", err)
 	}

@@ -61,7 +61,7 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	if cfg.Destination(*dest) == nil {
 		return &usageError{fmt.Sprintf("replay: no destination %q in %s", *dest, cfg.File)}
 	}
-	store, err := cursor.Open(ctx, cfg.State.Path)
+	store, err := openState(ctx, cfg.State)
 	if err != nil {
 		return err
 	}

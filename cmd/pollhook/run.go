@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/internal/runtime"
 )
 
@@ -61,12 +60,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := cursor.Open(ctx, cfg.State.Path)
+	store, err := openStateRetrying(ctx, cfg.State, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/pgtest"
 	"github.com/pollhook/pollhook/poller"
 )
 
@@ -132,7 +133,11 @@ func (rc *receiver) types(t *testing.T) (map[string]int, []string) {
 func testConfig(t *testing.T, dir, up, dest string, n int, extra string) *config.Config {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "state:\n  path: %s\nsources:\n  - name: up\n    base_url: %s\nresources:\n", filepath.Join(dir, "state.db"), up)
+	state := "path: " + filepath.Join(dir, "state.db")
+	if strings.HasPrefix(dir, "postgres") {
+		state = "dsn: " + dir // a database of the test's own: see stateDir
+	}
+	fmt.Fprintf(&b, "state:\n  %s\nsources:\n  - name: up\n    base_url: %s\nresources:\n", state, up)
 	for i := range n {
 		fmt.Fprintf(&b, `  - name: r%d
     object: thing
@@ -152,6 +157,29 @@ func testConfig(t *testing.T, dir, up, dest string, n int, extra string) *config
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// backends are the state stores the tests that share a store run on:
+// SQLite in a temporary directory, and a fresh PostgreSQL database when a
+// server answers (see package pgtest).
+var backends = []string{"sqlite", "postgres"}
+
+// stateDir is where a test's state goes on backend: a directory for
+// SQLite, the DSN of a fresh database for PostgreSQL (skipping the test
+// when no server answers).
+func stateDir(t *testing.T, backend string) string {
+	if backend == "postgres" {
+		return pgtest.DSN(t)
+	}
+	return t.TempDir()
+}
+
+// openState opens the store of cfg.
+func openState(cfg *config.Config) (cursor.Store, error) {
+	if cfg.State.DSN != "" {
+		return cursor.OpenPostgres(context.Background(), string(cfg.State.DSN))
+	}
+	return cursor.Open(context.Background(), cfg.State.Path)
 }
 
 // process is one pollhook process: its own connection to the state file
@@ -183,7 +211,7 @@ func (b *syncBuffer) String() string {
 // ttl; stop ends it (cleanly, giving its leases back) and closes the store.
 func start(t *testing.T, cfg *config.Config, holder string, ttl time.Duration) (*Runtime, *syncBuffer, func()) {
 	t.Helper()
-	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	store, err := openState(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +254,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 // completed reports whether every resource of store has completed n
 // cycles.
 func completed(t *testing.T, cfg *config.Config, n int64) bool {
-	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	store, err := openState(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +274,15 @@ func completed(t *testing.T, cfg *config.Config, n int64) bool {
 // stops, the other takes its work over.
 func TestTwoProcessesShareOneStore(t *testing.T) {
 	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			twoProcessesShareOneStore(t, backend)
+		})
+	}
+}
+
+func twoProcessesShareOneStore(t *testing.T, backend string) {
 	up := newUpstream()
 	for i := range 4 {
 		for id := range 10 {
@@ -255,7 +292,7 @@ func TestTwoProcessesShareOneStore(t *testing.T) {
 	us := httptest.NewServer(up)
 	defer us.Close()
 	rcv := newReceiver(t)
-	dir := t.TempDir()
+	dir := stateDir(t, backend)
 	cfg := testConfig(t, dir, us.URL, rcv.URL, 4, "")
 	a, alogs, stopA := start(t, cfg, "a", 600*time.Millisecond)
 	b, _, _ := start(t, cfg, "b", 600*time.Millisecond)
@@ -351,7 +388,7 @@ func TestOnceBesideRun(t *testing.T) {
 	run, _, _ := start(t, cfg, "daemon", time.Minute)
 	waitFor(t, "the first cycles", 10*time.Second, func() bool { return completed(t, cfg, 1) })
 
-	store, err := cursor.Open(context.Background(), cfg.State.Path)
+	store, err := openState(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

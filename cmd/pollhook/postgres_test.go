@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pollhook/pollhook/internal/pgtest"
+)
+
+// TestCommandsOnPostgres runs every command that reads or writes the
+// state against a PostgreSQL database of its own: check, once (and its
+// dry run), events, deliveries, attempts, cursors (and reset),
+// destinations, replay.
+func TestCommandsOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var status atomic.Int32
+	status.Store(http.StatusInternalServerError)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pollhook.yaml")
+	yml := fmt.Sprintf(`state:
+  dsn: %s
+sources:
+  - name: api
+    base_url: %s
+    retry: { attempts: 1 }
+resources:
+  - name: things
+    object: thing
+    url: /items
+    items: .items
+    dates: { updated_field: updated, updated_format: rfc3339 }
+    deletes: snapshot
+    start: beginning
+destinations:
+  - name: app
+    url: %s
+    retry: { schedule: [1h] }
+`, dsn, srv.URL, hook.URL)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(want int, args ...string) (string, string) {
+		t.Helper()
+		out, errOut, code := runCLI(t, append(args, "-c", cfg)...)
+		if code != want {
+			t.Fatalf("%s: code %d, want %d\nstdout %s\nstderr %s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out, errOut
+	}
+
+	if out, _ := cli(0, "check"); !strings.Contains(out, "PostgreSQL postgres://") || strings.Contains(out, "password") {
+		t.Errorf("check:\n%s", out)
+	}
+	// The receiver fails: the delivery stays pending; once says so and
+	// exits 0 (a failed delivery is retried, not a failure of once).
+	out, errOut := cli(0, "once")
+	created := eventTypes(t, out)
+	if len(created) != 1 || !strings.HasPrefix(created[0], "thing.created:1:") || !strings.Contains(errOut, "1 failed") {
+		t.Fatalf("first once: events %v\n%s", created, errOut)
+	}
+	api.set("2", "2026-11-02T10:00:00Z")
+	dry, _ := cli(0, "once", "--dry-run")
+	real, _ := cli(0, "once", "--no-deliver")
+	if d, r := eventTypes(t, dry), eventTypes(t, real); len(d) != 1 || len(r) != 1 || d[0] != r[0] {
+		t.Errorf("dry run printed %v, the real run %v: want the same one event (the dry run commits nothing)", d, r)
+	}
+	if out, _ := cli(0, "events", "--json"); len(eventTypes(t, out)) != 2 {
+		t.Errorf("events: %s", out)
+	}
+	if out, _ := cli(0, "cursors"); !strings.Contains(out, "things") || !strings.Contains(out, "2026-11-02T10:00:00Z") {
+		t.Errorf("cursors:\n%s", out)
+	}
+	cli(0, "cursors", "reset", "things", "--to", "2026-10-01T00:00:00Z")
+	if out, _ := cli(0, "deliveries", "--destination", "app", "--status", "pending"); strings.Count(out, "pending") != 1 {
+		t.Errorf("deliveries (pending):\n%s", out)
+	}
+	if out, _ := cli(0, "attempts", "--destination", "app"); !strings.Contains(out, "500") {
+		t.Errorf("attempts:\n%s", out)
+	}
+	if out, _ := cli(0, "destinations"); !strings.Contains(out, "app") {
+		t.Errorf("destinations:\n%s", out)
+	}
+	// The receiver recovers; a replay of the first event sends it now.
+	status.Store(http.StatusOK)
+	id := strings.SplitN(created[0], ":", 3)[2]
+	cli(0, "replay", "--destination", "app", "--event", id)
+	_, errOut = cli(0, "once")
+	if !strings.Contains(errOut, "delivery: 2 delivered") {
+		t.Errorf("once after the replay:\n%s", errOut)
+	}
+}
