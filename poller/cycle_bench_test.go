@@ -16,6 +16,7 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/pgtest"
 )
 
 const (
@@ -155,59 +156,91 @@ func BenchmarkFullScan(b *testing.B) {
 		h.report(b)
 	})
 
-	// steady: the recurring cycle, every record already known and
-	// unchanged; each is re-read, diffed and marked seen for the snapshot.
-	b.Run("steady", func(b *testing.B) {
-		store := benchStore(b)
-		h := newHeapSampler()
-		p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Cycle(context.Background(), holdLease(b, store, res.Name)); err != nil {
-			b.Fatal(err)
-		}
-		h.peak = 0
-		n := 0
-		for b.Loop() {
-			r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r.Events() != 0 {
-				b.Fatalf("steady cycle wrote %d events", r.Events())
-			}
-			n += r.Records
-		}
-		reportRecords(b, n)
-		h.report(b)
-	})
-
-	// backfill: start: beginning on an empty store; every record is new
-	// and becomes a contact.created event in the outbox.
-	b.Run("backfill", func(b *testing.B) {
-		h := newHeapSampler()
-		n := 0
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			store := benchStore(b)
+	// The same cycles on each store: SQLite, and PostgreSQL when a server
+	// answers (see package pgtest; the cycles there are named -postgres).
+	stores := []struct {
+		suffix string
+		open   func(b *testing.B) cursor.Store
+	}{
+		{"", func(b *testing.B) cursor.Store { return benchStore(b) }},
+		{"-postgres", benchPostgres(b)},
+	}
+	for _, st := range stores {
+		// steady: the recurring cycle, every record already known and
+		// unchanged; each is re-read, diffed and marked seen for the
+		// snapshot.
+		b.Run("steady"+st.suffix, func(b *testing.B) {
+			store := st.open(b)
+			h := newHeapSampler()
 			p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.StartTimer()
-			r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
-			if err != nil {
+			if _, err := p.Cycle(context.Background(), holdLease(b, store, res.Name)); err != nil {
 				b.Fatal(err)
 			}
-			if r.Created != benchRecords {
-				b.Fatalf("backfill created %d events", r.Created)
+			h.peak = 0
+			n := 0
+			for b.Loop() {
+				r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Events() != 0 {
+					b.Fatalf("steady cycle wrote %d events", r.Events())
+				}
+				n += r.Records
 			}
-			n += r.Records
+			reportRecords(b, n)
+			h.report(b)
+		})
+
+		// backfill: start: beginning on an empty store; every record is
+		// new and becomes a contact.created event in the outbox.
+		b.Run("backfill"+st.suffix, func(b *testing.B) {
+			h := newHeapSampler()
+			n := 0
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				store := st.open(b)
+				p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Created != benchRecords {
+					b.Fatalf("backfill created %d events", r.Created)
+				}
+				n += r.Records
+			}
+			reportRecords(b, n)
+			h.report(b)
+		})
+	}
+}
+
+// benchPostgres returns an opener of fresh PostgreSQL stores, a schema
+// each in one database made for the run of b, or one that skips when no
+// server answers.
+func benchPostgres(b *testing.B) func(b *testing.B) cursor.Store {
+	ok, why := pgtest.Available()
+	if !ok {
+		return func(b *testing.B) cursor.Store { b.Skip(why); return nil }
+	}
+	db := pgtest.DSN(b)
+	return func(b *testing.B) cursor.Store {
+		b.Helper()
+		s, err := cursor.OpenPostgres(context.Background(), pgtest.Schema(b, db))
+		if err != nil {
+			b.Fatal(err)
 		}
-		reportRecords(b, n)
-		h.report(b)
-	})
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
 }
 
 func benchStore(b *testing.B) *cursor.SQLite {

@@ -24,6 +24,11 @@ type Store interface {
 
 // Options are a Poller's collaborators; the zero value is production's.
 type Options struct {
+	// Client fetches from the source. The resources of one source should
+	// share one (see NewClient): its rate limit, its connections and its
+	// OAuth2 token are the source's. Nil makes one for this Poller alone,
+	// from Transport, Sleep and Logger.
+	Client *Client
 	// Transport carries the upstream requests; nil uses a clone of
 	// http.DefaultTransport.
 	Transport http.RoundTripper
@@ -55,9 +60,13 @@ type Poller struct {
 
 // New returns the Poller of res, which polls src and records in store.
 func New(res *config.Resource, src *config.Source, store Store, opts Options) (*Poller, error) {
-	client, err := NewClient(*src, ClientOptions{Transport: opts.Transport, Sleep: opts.Sleep, Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("create poller of %s: %w", res.Name, err)
+	client := opts.Client
+	if client == nil {
+		var err error
+		client, err = NewClient(*src, ClientOptions{Transport: opts.Transport, Sleep: opts.Sleep, Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("create poller of %s: %w", res.Name, err)
+		}
 	}
 	x, err := NewExtractor(res)
 	if err != nil {

@@ -307,7 +307,7 @@ func (w *world) mutate(interval, lateBy time.Duration) (stop func()) {
 
 // proc is a running pollhook process.
 type proc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	out     *logBuffer
 	started time.Time
@@ -337,7 +337,7 @@ func (b *logBuffer) String() string {
 }
 
 // start starts `pollhook run` on cfg without waiting for it.
-func start(t *testing.T, cfg string) *proc {
+func start(t testing.TB, cfg string) *proc {
 	t.Helper()
 	p := &proc{t: t, out: &logBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, "run", "-c", cfg, "--log-format", "json", "--grace", "10s")
@@ -631,7 +631,7 @@ func cli(t *testing.T, env []string, args ...string) (stdout, stderr string, cod
 
 // waitUntil calls cond every 50ms until it holds, and fails t after
 // timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()

@@ -62,12 +62,20 @@ func Available() (bool, string) {
 	return admin != nil, skipWhy
 }
 
+// Required reports whether the environment says a server must be there
+// (POLLHOOK_REQUIRE_POSTGRES=1, as CI sets it once it has started one):
+// then a test that finds none fails instead of skipping.
+func Required() bool { return os.Getenv("POLLHOOK_REQUIRE_POSTGRES") == "1" }
+
 // DSN creates a fresh, empty database for t and returns its connection
 // string; the database is dropped when t ends. It skips t when no server
-// answers.
+// answers (fails it when one is Required).
 func DSN(t testing.TB) string {
 	t.Helper()
 	if ok, why := Available(); !ok {
+		if Required() {
+			t.Fatal(why)
+		}
 		t.Skip(why)
 	}
 	name := "pollhook_test_" + strings.ToLower(rand.Text()[:12])

@@ -171,10 +171,23 @@ func (r *Runtime) Config() *config.Config {
 // and makes it the runtime's configuration; nothing runs yet. On error the
 // runtime keeps what it had.
 func (r *Runtime) prepare(cfg *config.Config) error {
+	// One client a source, shared by its resources: the source's rate
+	// limit, connections and OAuth2 token are the source's, however many
+	// resources it has.
+	clients := make(map[string]*poller.Client, len(cfg.Sources))
+	for _, src := range cfg.Sources {
+		c, err := poller.NewClient(src, poller.ClientOptions{Logger: r.log})
+		if err != nil {
+			return err
+		}
+		clients[src.Name] = c
+	}
 	pollers := make(map[string]*poller.Poller, len(cfg.Resources))
 	for i := range cfg.Resources {
 		res := &cfg.Resources[i]
-		p, err := poller.New(res, cfg.Source(res.Source), r.store, poller.Options{Logger: r.log, Metrics: r.pm})
+		p, err := poller.New(res, cfg.Source(res.Source), r.store, poller.Options{
+			Client: clients[cfg.Source(res.Source).Name], Logger: r.log, Metrics: r.pm,
+		})
 		if err != nil {
 			return err
 		}

@@ -550,3 +550,33 @@ func TestReloadChangesDestinations(t *testing.T) {
 		return len(a) == 2 && len(b) == 1
 	})
 }
+
+// TestSourceRateLimitIsShared: two resources of one source, polled at
+// once, keep to the source's rate limit together, not each to its own.
+func TestSourceRateLimitIsShared(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var at []time.Time
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		w.Write([]byte(`[{"id":1,"updated":"2026-11-01T10:00:00Z"}]`))
+	}))
+	defer us.Close()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, us.URL, "", 3, "")
+	cfg.Sources[0].RateLimit = &config.RateLimit{PerSecond: 4, Burst: 1}
+	_, _, stop := start(t, cfg, "daemon", time.Minute)
+	waitFor(t, "three cycles", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+	for i := 1; i < len(at); i++ {
+		// 4 a second: 250 ms apart, with a little slack for the clock.
+		if gap := at[i].Sub(at[i-1]); gap < 200*time.Millisecond {
+			t.Fatalf("requests %d and %d of the source %s apart, under its rate limit of 4/s", i, i+1, gap)
+		}
+	}
+}
