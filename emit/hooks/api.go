@@ -79,6 +79,8 @@ type Store interface {
 	UpdateSubscription(ctx context.Context, key string, change func(*cursor.Subscription) error) (cursor.Subscription, error)
 	DeleteSubscription(ctx context.Context, key string) error
 	DeliverySummary(ctx context.Context, dest string) (cursor.DeliverySummary, error)
+	EnsureDestination(ctx context.Context, name string, since time.Time) (cursor.DestinationState, error)
+	EnableDestination(ctx context.Context, name string) error
 }
 
 var _ Store = cursor.Store(nil)
@@ -329,6 +331,23 @@ func (a *API) Deactivate(ctx context.Context, name string, reason string) error 
 	return nil
 }
 
+// activated is called when subscription key starts receiving events (made
+// active, verified, reactivated) at at: its destination is created now, in
+// the store, so that whichever process delivers to it — this one, or
+// another replica that learns of it later — sends what is detected from
+// this moment, and it is enabled again if a 410 had disabled it. A
+// failure is logged; the process that delivers creates it then.
+func (a *API) activated(ctx context.Context, key string, at time.Time) {
+	name := NamePrefix + key
+	if _, err := a.store.EnsureDestination(ctx, name, at); err != nil {
+		a.log.Error("start subscriber's deliveries", "subscription", key, "error", err)
+		return
+	}
+	if err := a.store.EnableDestination(ctx, name); err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
+		a.log.Error("enable subscriber", "subscription", key, "error", err)
+	}
+}
+
 func (a *API) changed() {
 	if a.onChange != nil {
 		a.onChange()
@@ -484,6 +503,7 @@ func (a *API) verify(ctx context.Context, key string) (cursor.Subscription, erro
 		return cursor.Subscription{}, err
 	}
 	if ok {
+		a.activated(ctx, key, now)
 		a.log.Info("subscription verified", "subscription", key, "url", redact.URL(sub.URL))
 	} else {
 		a.log.Info("subscription verification handshake failed: it stays Unverified until verified again or through delayedVerify",

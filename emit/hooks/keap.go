@@ -347,6 +347,7 @@ func (a *API) keapVerify(w http.ResponseWriter, r *http.Request, key string) {
 			return nil
 		})
 		if err == nil {
+			a.activated(ctx, key, now)
 			a.log.Info("pipedrive webhook reactivated", "subscription", key)
 			a.changed()
 		}
@@ -414,6 +415,7 @@ func (a *API) keapDelayedVerify(w http.ResponseWriter, r *http.Request, key stri
 		return
 	}
 	if was != cursor.SubscriptionVerified {
+		a.activated(r.Context(), key, now)
 		a.log.Info("subscription verified (delayed)", "subscription", key, "url", redact.URL(sub.URL))
 		a.changed()
 	}

@@ -306,6 +306,7 @@ func (a *API) pipedriveCreate(w http.ResponseWriter, r *http.Request) {
 		pipedriveError(w, http.StatusInternalServerError, a.storeError(err))
 		return
 	}
+	a.activated(ctx, sub.Key, now)
 	a.log.Info("pipedrive webhook created", "subscription", sub.Key, "id", sub.ID,
 		"event", sub.EventAction+"."+sub.EventObject, "url", redact.URL(sub.URL))
 	a.changed()

@@ -18,7 +18,7 @@ const (
 	// SubscriptionsInterval is how often the subscriptions are read again,
 	// for changes made through another process; changes made through
 	// this one apply at once.
-	SubscriptionsInterval = 30 * time.Second
+	SubscriptionsInterval = 5 * time.Second
 	// probeTimeout bounds one readiness probe.
 	probeTimeout = 2 * time.Second
 )

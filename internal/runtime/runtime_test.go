@@ -580,3 +580,57 @@ func TestSourceRateLimitIsShared(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionThroughAnyReplica subscribes through one of two
+// replicas, stops it, and checks that the other delivers the events that
+// follow to the subscriber.
+func TestSubscriptionThroughAnyReplica(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream()
+			for id := range 5 {
+				up.set("/r0", id)
+			}
+			us := httptest.NewServer(up)
+			defer us.Close()
+			hook := newReceiver(t)
+			cfg := testConfig(t, stateDir(t, backend), us.URL, "", 1, `http:
+  listen: 127.0.0.1:0
+  token: s3cret
+  allow_targets: [127.0.0.0/8]
+`)
+			a, _, stopA := start(t, cfg, "a", 3*time.Second)
+			b, blogs, _ := start(t, cfg, "b", 3*time.Second)
+			defer func() {
+				if t.Failed() {
+					t.Logf("b:\n%s", blogs.String())
+					ds, err := b.store.Deliveries(context.Background(), cursor.DeliveryFilter{})
+					t.Logf("deliveries %+v %v", ds, err)
+					dd, err := b.store.Destinations(context.Background())
+					t.Logf("destinations %+v %v", dd, err)
+					n, _ := b.store.LastSeq(context.Background())
+					t.Logf("last seq %d", n)
+				}
+			}()
+			waitFor(t, "the listeners", 5*time.Second, func() bool { return a.Addr() != "" && b.Addr() != "" })
+			waitFor(t, "the first cycle", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+			code, h := hookAPI(t, "POST", "http://"+a.Addr()+"/hooks", map[string]string{"eventKey": "thing.updated", "hookUrl": hook.URL})
+			if code != http.StatusCreated {
+				t.Fatalf("POST /hooks through a: %d %v", code, h)
+			}
+			stopA()
+			for id := range 5 {
+				up.set("/r0", id)
+			}
+			waitFor(t, "b to deliver the updates to the subscriber made through a", 20*time.Second, func() bool {
+				return len(keapKeys(t, hook)) >= 5
+			})
+			if keys := keapKeys(t, hook); len(keys) != 5 {
+				t.Errorf("the subscriber got %v, want the 5 updates once each", keys)
+			}
+			_ = b
+		})
+	}
+}
