@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,15 +23,21 @@ import (
 // destinations, 2,000 each, unbatched, to loopback receivers — from one
 // PostgreSQL store with 1 and with 3 replicas, each a delivery engine
 // with its own connections and lease keeper; the replicas share the
-// destinations through their leases. It reports events/s.
+// destinations through their leases. sqlite is the same with one process
+// on SQLite, the baseline. It reports events/s.
 func BenchmarkReplicasDeliver(b *testing.B) {
-	ok, why := pgtest.Available()
-	if !ok {
-		b.Skip(why)
-	}
 	const dests, perDest = 6, 2000
-	for _, replicas := range []int{1, 3} {
-		b.Run(fmt.Sprint("replicas-", replicas), func(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		replicas int
+		open     func(b *testing.B) (cursor.Store, func() cursor.Store)
+	}{
+		{"sqlite", 1, sqliteBench},
+		{"postgres-replicas-1", 1, postgresBench},
+		{"postgres-replicas-3", 3, postgresBench},
+	} {
+		replicas := bc.replicas
+		b.Run(bc.name, func(b *testing.B) {
 			var delivered atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
@@ -40,18 +47,14 @@ func BenchmarkReplicasDeliver(b *testing.B) {
 			n := 0
 			b.StopTimer()
 			for range b.N {
-				dsn := pgtest.Schema(b, pgtest.DSN(b))
-				fill(b, dsn, dests, perDest)
+				filler, again := bc.open(b)
+				fill(b, filler, dests, perDest)
 				delivered.Store(0)
 				ctx, cancel := context.WithCancel(context.Background())
 				var wg sync.WaitGroup
 				b.StartTimer()
 				for r := range replicas {
-					store, err := cursor.OpenPostgres(context.Background(), dsn)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer store.Close()
+					store := again()
 					wg.Go(func() { replica(ctx, b, store, fmt.Sprint("r", r), srv.URL, dests) })
 				}
 				for delivered.Load() < dests*perDest {
@@ -68,16 +71,43 @@ func BenchmarkReplicasDeliver(b *testing.B) {
 	}
 }
 
-// fill commits perDest events for each of dests destinations to the
-// outbox of dsn, each destination taking the events of its own type, and
-// creates the destinations before them.
-func fill(b *testing.B, dsn string, dests, perDest int) {
-	ctx := context.Background()
-	store, err := cursor.OpenPostgres(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
+// sqliteBench opens a fresh SQLite store, and again the same one.
+func sqliteBench(b *testing.B) (cursor.Store, func() cursor.Store) {
+	path := filepath.Join(b.TempDir(), "state.db")
+	open := func() cursor.Store {
+		s, err := cursor.Open(context.Background(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
 	}
-	defer store.Close()
+	return open(), open
+}
+
+// postgresBench opens a fresh PostgreSQL store, and again the same one
+// (another replica's connections); it skips without a server.
+func postgresBench(b *testing.B) (cursor.Store, func() cursor.Store) {
+	if ok, why := pgtest.Available(); !ok {
+		b.Skip(why)
+	}
+	dsn := pgtest.Schema(b, pgtest.DSN(b))
+	open := func() cursor.Store {
+		s, err := cursor.OpenPostgres(context.Background(), dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(), open
+}
+
+// fill commits perDest events for each of dests destinations to the
+// outbox of store, each destination taking the events of its own type, and
+// creates the destinations before them.
+func fill(b *testing.B, store cursor.Store, dests, perDest int) {
+	ctx := context.Background()
 	for d := range dests {
 		if _, err := store.EnsureDestination(ctx, fmt.Sprint("d", d), time.Time{}); err != nil {
 			b.Fatal(err)
