@@ -42,7 +42,9 @@ type OnceResult struct {
 
 // Once polls each resource once, one after another, while delivering what
 // the polls detect (with OnceOptions.Deliver), then makes a last delivery
-// pass. A resource another process holds the lease of is not polled (and
+// pass. The passes send what is due as of the moment Once began: the new
+// events, and the retries due before it; what fails waits for the next
+// run. A resource another process holds the lease of is not polled (and
 // named in the result): a `pollhook run`, or an earlier `pollhook once`
 // still at work, polls it. The destinations of the config exist in the
 // store before anything is polled, so that a Once stopped part-way loses
@@ -95,6 +97,9 @@ func (r *Runtime) Once(ctx context.Context, opts OnceOptions) (OnceResult, error
 
 	var d *passes
 	if opts.Deliver {
+		begun := r.now()
+		r.passTime.Store(&begun)
+		defer r.passTime.Store(nil)
 		d = startPasses(ctx, r.engine)
 	}
 	holders := r.leases.Holders()

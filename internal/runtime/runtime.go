@@ -89,7 +89,8 @@ type Runtime struct {
 	listenAddr string // the HTTP listener's bound address, once listening
 
 	running    atomic.Bool
-	readiness  atomic.Pointer[error] // the last probe of the store; nil before the first
+	readiness  atomic.Pointer[error]     // the last probe of the store; nil before the first
+	passTime   atomic.Pointer[time.Time] // the delivery engine's time during Once; nil for the clock
 	subsChange chan struct{}
 }
 
@@ -130,7 +131,7 @@ func New(store cursor.Store, cfg *config.Config, opts Options) (*Runtime, error)
 
 	r.leases = newKeeper(store, r.holder, ttl, r.now, r.log.With("component", "leases"))
 	r.engine = emit.NewEngine(store, nil, emit.EngineOptions{
-		Leases: r.leases, Now: r.now, Logger: r.log, Metrics: r.em,
+		Leases: r.leases, Now: r.engineNow, Logger: r.log, Metrics: r.em,
 		OnGone: func(name, reason string) { r.deactivate(name, "the subscriber answered 410 Gone: "+reason) },
 		OnDead: func(name, eventID string) {
 			r.deactivate(name, "event "+eventID+" failed its last delivery attempt")
@@ -152,6 +153,18 @@ func New(store cursor.Store, cfg *config.Config, opts Options) (*Runtime, error)
 		return nil, err
 	}
 	return r, nil
+}
+
+// engineNow is the delivery engine's clock: the runtime's, but during
+// Once the moment Once began, so that its delivery passes send what is due
+// as of then — new events, and retries due before it — and a delivery
+// that fails during Once waits for the next run, however short its retry
+// schedule.
+func (r *Runtime) engineNow() time.Time {
+	if t := r.passTime.Load(); t != nil {
+		return *t
+	}
+	return r.now()
 }
 
 // Holder is the name this process holds its leases under.
