@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -125,6 +127,13 @@ func newDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		d.t = newStdout(d, opts.Stdout)
 		return d, nil
 	}
+	if config.IsNATSURL(cfg.URL) {
+		if d.sign, err = newSigner(cfg, f, d.log); err != nil {
+			return nil, err
+		}
+		d.t, err = newNATS(d)
+		return d, err
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		// url.Parse quotes the URL in its error; keep only the reason.
@@ -146,7 +155,7 @@ func newDestination(cfg config.Destination, opts Options) (*Destination, error) 
 			return nil, fmt.Errorf("url: no host (got %q)", redact.URL(cfg.URL))
 		}
 	default:
-		return nil, fmt.Errorf("url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", StdoutURL, redact.URL(cfg.URL))
+		return nil, fmt.Errorf("url: want an http(s) URL, nats://host:port, %q or file:///absolute/path.jsonl (got %q)", StdoutURL, redact.URL(cfg.URL))
 	}
 	if d.sign, err = newSigner(cfg, f, d.log); err != nil {
 		return nil, err
@@ -345,12 +354,33 @@ func (s signer) headers(id string, at time.Time, body []byte, set func(k, v stri
 	}
 }
 
-// tlsConfig returns the TLS client settings cfg.TLS asks for; nil when it
-// asks for nothing.
+// tlsConfig returns the TLS client settings cfg.TLS asks for, reading its
+// files now so that a missing or bad one is an error at start rather
+// than at the first delivery; nil when it asks for nothing.
 func tlsConfig(c config.TLS, log *slog.Logger) (*tls.Config, error) {
-	if !c.InsecureSkipVerify {
+	if !c.InsecureSkipVerify && c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
 		return nil, nil
 	}
-	log.Warn("tls certificate verification is off")
-	return &tls.Config{InsecureSkipVerify: true}, nil
+	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.InsecureSkipVerify {
+		log.Warn("tls certificate verification is off")
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", c.CAFile)
+		}
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file and tls.key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
