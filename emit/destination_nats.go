@@ -143,7 +143,7 @@ func (n *natsTransport) conn(ctx context.Context) (*nats.Conn, jetstream.JetStre
 		return nil, nil, errors.New("publish events: destination closed")
 	}
 	if n.nc == nil || n.nc.IsClosed() {
-		nc, err := nats.Connect(n.servers, n.opts...)
+		nc, err := n.connect(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to %s: %w", n.safe, err)
 		}
@@ -163,6 +163,35 @@ func (n *natsTransport) conn(ctx context.Context) (*nats.Conn, jetstream.JetStre
 	}
 	n.ready = true
 	return n.nc, n.js, nil
+}
+
+// connect connects to the servers, or gives up when ctx is done (a
+// stop of the engine does not wait for a server that does not answer);
+// a connection made after that is closed.
+func (n *natsTransport) connect(ctx context.Context) (*nats.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(n.servers, n.opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		return r.nc, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // ensureStream looks the configured stream up and creates it when it is

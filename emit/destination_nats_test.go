@@ -3,6 +3,7 @@ package emit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -266,6 +267,43 @@ func TestNATSServerDown(t *testing.T) {
 	d.Close()
 	if a := d.Send(context.Background(), []cursor.Event{event("1", "created")}); a.OK() || !strings.Contains(a.Err.Error(), "closed") {
 		t.Errorf("send after Close: %+v", a)
+	}
+}
+
+// TestNATSServerSilent: a server that takes the connection but never
+// answers holds an attempt no longer than the destination's timeout, and
+// a stop of the engine (its context) no longer at all.
+func TestNATSServerSilent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	url := "nats://" + l.Addr().String()
+
+	d := newDest(t, natsDest("bus", url, "a.{type}", "S", func(d *config.Destination) { d.Timeout = config.Duration(300 * time.Millisecond) }), Options{})
+	begin := time.Now()
+	a := d.Send(context.Background(), []cursor.Event{event("1", "created")})
+	if a.OK() || !strings.Contains(a.Err.Error(), "no answer within 300ms") || time.Since(begin) > 5*time.Second {
+		t.Errorf("attempt = %+v after %s", a, time.Since(begin))
+	}
+
+	d = newDest(t, natsDest("bus", url, "a.{type}", "S"), Options{}) // 5s timeout
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	begin = time.Now()
+	a = d.Send(ctx, []cursor.Event{event("1", "created")})
+	if a.OK() || !errors.Is(a.Err, context.Canceled) || time.Since(begin) > 2*time.Second {
+		t.Errorf("attempt cancelled after 100ms = %+v, returned after %s", a, time.Since(begin))
 	}
 }
 
