@@ -385,6 +385,28 @@ func TestNATSCredentials(t *testing.T) {
 	}
 }
 
+// TestNATSPermissionRefused: a publish the server's permissions refuse
+// gets no acknowledgement; the attempt fails within the timeout and says
+// what the server said.
+func TestNATSPermissionRefused(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte(`authorization {
+  users = [ { user: pollhook, password: s3cret, permissions: { publish: { deny: ["forbidden.>"] } } } ]
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, "-c", conf)
+	d := newDest(t, natsDest("bus", srv.URL, "forbidden.{type}", "", func(d *config.Destination) {
+		d.NATS = config.NATS{User: "pollhook", Password: "s3cret"}
+		d.Timeout = config.Duration(time.Second)
+	}), Options{})
+	a := d.Send(context.Background(), []cursor.Event{event("1", "created")})
+	if a.OK() || !strings.Contains(a.Err.Error(), "no answer within 1s") || !strings.Contains(strings.ToLower(a.Err.Error()), "permissions violation for publish") {
+		t.Errorf("attempt = %+v", a)
+	}
+}
+
 // TestNATSCredsFile refuses a file that is not a NATS credentials file
 // when the destination is made, not at the first delivery.
 func TestNATSCredsFile(t *testing.T) {
