@@ -417,10 +417,23 @@ const (
 )
 
 // Destination is a place events are delivered to: an http(s) URL,
-// "stdout", or a file:///path of JSON lines.
+// "stdout", a file:///path of JSON lines, or NATS servers
+// (nats://host:port, several separated by commas) whose JetStream stream
+// captures Subject.
 type Destination struct {
 	Name string `yaml:"name"`
 	URL  string `yaml:"url"`
+	// Subject is a NATS destination's subject template (see Subject),
+	// such as pollhook.{resource}.{type}; required for NATS, refused for
+	// the other kinds.
+	Subject string `yaml:"subject"`
+	// Stream names the JetStream stream a NATS destination publishes to:
+	// created when missing (capturing the subject template with its
+	// placeholders as wildcards), used as it is when present. Empty: any
+	// stream that captures the subjects.
+	Stream string `yaml:"stream"`
+	// NATS holds a NATS destination's credentials.
+	NATS NATS `yaml:"nats"`
 	// Events are globs over noun.verb: contact.*, *.deleted, *.*.
 	Events    []string          `yaml:"events"`
 	Format    string            `yaml:"format"`
@@ -459,9 +472,18 @@ type BasicAuth struct {
 	Password Secret `yaml:"password"`
 }
 
-// TLS tunes a destination's TLS client.
+// TLS tunes a destination's TLS client (http(s) and NATS). Files are
+// read when the destination starts; a relative path is taken from the
+// working directory.
 type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// CAFile is a PEM file of the certificates that verify the server,
+	// instead of the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and its key, sent
+	// to a server that asks for one; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Batch groups events into one request.

@@ -174,6 +174,19 @@ func TestGoodConfigs(t *testing.T) {
 			eq(t, "plain secret", string(c.Destination("elements").Secret), "plain-elements-signing-key")
 			eq(t, "whsec_ secret", string(c.Destination("elements-whsec").Secret), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 		},
+		"nats.good.yaml": func(t *testing.T, c *Config) {
+			s := c.Destination("stream")
+			eq(t, "subject", s.Subject, "pollhook.{resource}.{type}")
+			eq(t, "stream", s.Stream, "POLLHOOK")
+			eq(t, "nats defaults: no retry schedule change", len(s.Retry.Schedule), len(DefaultRetrySchedule))
+			cl := c.Destination("cluster")
+			eq(t, "user", cl.NATS.User, "pollhook")
+			eq(t, "password", string(cl.NATS.Password), "p#ss: word")
+			eq(t, "ca_file", cl.TLS.CAFile, "/etc/pollhook/ca.pem")
+			eq(t, "key_file", cl.TLS.KeyFile, "/etc/pollhook/client.key")
+			eq(t, "token", string(c.Destination("token").NATS.Token), "s3cret")
+			eq(t, "creds", c.Destination("creds").NATS.Creds, "/etc/pollhook/pollhook.creds")
+		},
 		"features.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "listen", c.HTTP.Listen, ":9090")
 			eq(t, "allow_targets", len(c.HTTP.AllowTargets), 2)

@@ -72,6 +72,7 @@ func (v *validator) validate() {
 	for i := range c.Destinations {
 		v.destination(keyPath{{key: "destinations"}}.index(i), &c.Destinations[i], types)
 	}
+	v.sharedStreams(types)
 }
 
 // names checks the names of the items of a top-level list.
@@ -531,6 +532,22 @@ const MaxBatchEvents = 1000
 
 func (v *validator) destination(p keyPath, d *Destination, types []string) {
 	v.destinationURL(p.field("url"), d.URL)
+	if IsNATSURL(d.URL) {
+		v.natsDestination(p, d)
+	} else {
+		for _, k := range []string{"subject", "stream", "nats"} {
+			if v.has(p, k) {
+				v.errf(p.field(k), "only for a NATS destination (url: nats://host:port); remove it, or make url a NATS server")
+			}
+		}
+	}
+	if t := d.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		missing := "key_file"
+		if t.CertFile == "" {
+			missing = "cert_file"
+		}
+		v.errf(p.field("tls").field(missing), "tls.cert_file and tls.key_file go together (a client certificate and its key): set %s too", missing)
+	}
 	ep := p.field("events")
 	if len(d.Events) == 0 {
 		v.errf(ep, "want at least one event glob, such as [\"contact.*\"] or [\"*.*\"] for every event")
@@ -584,12 +601,18 @@ func (v *validator) destination(p keyPath, d *Destination, types []string) {
 }
 
 func (v *validator) destinationURL(p keyPath, s string) {
-	const want = "want an http(s) URL, stdout, or file:///absolute/path"
+	const want = "want an http(s) URL, nats://host:port, stdout, or file:///absolute/path"
 	if s == "" {
 		v.errf(p, "url is required: %s", want)
 		return
 	}
 	if s == "stdout" {
+		return
+	}
+	if IsNATSURL(s) {
+		if _, err := NATSServers(s); err != nil {
+			v.errf(p, "%s", err.Error())
+		}
 		return
 	}
 	u, err := url.Parse(s)
@@ -607,6 +630,96 @@ func (v *validator) destinationURL(p keyPath, s string) {
 	default:
 		v.errf(p, "%s (got %q)", want, redact.URL(s))
 	}
+}
+
+// natsDestination checks what a NATS destination needs: its subject
+// template, stream name and credentials.
+func (v *validator) natsDestination(p keyPath, d *Destination) {
+	sp := p.field("subject")
+	if d.Subject == "" {
+		v.errf(sp, "subject is required for a NATS destination: a subject template such as pollhook.{resource}.{type}")
+	} else if s, err := ParseSubject(d.Subject); err != nil {
+		v.errf(sp, "%s", err.Error())
+	} else {
+		var resources, sources []string
+		for _, r := range v.c.Resources {
+			resources = append(resources, r.Name)
+		}
+		for _, src := range v.c.Sources {
+			sources = append(sources, src.Name)
+		}
+		for _, f := range []struct {
+			field, what string
+			names       []string
+		}{{"resource", "resource", resources}, {"source", "source", sources}} {
+			if !s.Uses(f.field) {
+				continue
+			}
+			if i := slices.IndexFunc(f.names, func(n string) bool { return strings.Contains(n, ".") }); i >= 0 {
+				v.errf(sp, "{%s} would put the name of %s %q in the subject, and its \".\" would split a subject token; rename the %s or leave {%s} out", f.field, f.what, f.names[i], f.what, f.field)
+			}
+		}
+	}
+	if d.Stream != "" {
+		if why := validStreamName(d.Stream); why != "" {
+			v.errf(p.field("stream"), "want a stream name with %s (got %q)", why, d.Stream)
+		}
+	}
+	if d.BasicAuth != nil {
+		v.errf(p.field("basic_auth"), "basic_auth is for http(s) destinations; a NATS server takes nats.user and nats.password")
+	}
+	n, np := d.NATS, p.field("nats")
+	switch {
+	case n.Password != "" && n.User == "":
+		v.errf(np.field("user"), "nats.password needs nats.user")
+	case n.User != "" && n.Password == "":
+		v.errf(np.field("password"), "nats.user needs nats.password")
+	}
+	ways := 0
+	for _, set := range []bool{n.User != "" || n.Password != "", n.Token != "", n.Creds != ""} {
+		if set {
+			ways++
+		}
+	}
+	switch {
+	case ways > 1:
+		v.errf(np, "give one way to authenticate: nats.user and nats.password, nats.token, or nats.creds")
+	case ways == 1 && natsUserinfo(d.URL):
+		v.errf(p.field("url"), "the url holds credentials and so does nats; keep one of them")
+	}
+}
+
+// sharedStreams reports two NATS destinations on the same servers that
+// publish the same events into one stream: both give an event's id as its
+// Nats-Msg-Id, so the stream would drop the second one's copy as a
+// duplicate.
+func (v *validator) sharedStreams(types []string) {
+	first := map[[2]string]int{}
+	for i := range v.c.Destinations {
+		d := &v.c.Destinations[i]
+		if !IsNATSURL(d.URL) || d.Stream == "" {
+			continue
+		}
+		key := [2]string{strings.ReplaceAll(d.URL, " ", ""), d.Stream}
+		j, ok := first[key]
+		if !ok {
+			first[key] = i
+			continue
+		}
+		o := &v.c.Destinations[j]
+		for _, t := range types {
+			if matchAny(d.Events, t) && matchAny(o.Events, t) {
+				v.errf(keyPath{{key: "destinations"}}.index(i).field("stream"),
+					"destination %s publishes %s into stream %q too; the stream keeps one message per event id (Nats-Msg-Id), so one of the copies would be dropped: give each destination a stream of its own", o.Name, t, d.Stream)
+				break
+			}
+		}
+	}
+}
+
+// matchAny reports whether any of globs matches eventType.
+func matchAny(globs []string, eventType string) bool {
+	return slices.ContainsFunc(globs, func(g string) bool { return MatchEvent(g, eventType) })
 }
 
 // secret checks a Standard Webhooks signing key without ever showing it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,21 +23,6 @@ import (
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/internal/redact"
-	"github.com/pollhook/pollhook/internal/retryafter"
-)
-
-// UserAgent is the User-Agent of deliveries, unless a destination's headers
-// set another.
-const UserAgent = "pollhook"
-
-// Bounds on reading a receiver's response.
-const (
-	// ResponseSnippetBytes is how much of a response body an Attempt keeps.
-	ResponseSnippetBytes = 512
-	// maxDrainBytes is how much more of a response body is read (and
-	// dropped) so that the connection can be reused; a longer body is
-	// closed unread.
-	maxDrainBytes = 64 << 10
 )
 
 // StdoutURL is the URL of a destination that writes to standard output.
@@ -59,48 +45,44 @@ type Options struct {
 	Recipient Recipient
 }
 
-type kind int
-
-const (
-	kindHTTP kind = iota
-	kindStdout
-	kindFile
-)
+// transport carries a destination's events to where its URL points: one
+// implementation per kind of URL, each in its own file (http(s), stdout,
+// file, NATS). A transport is safe for concurrent use.
+type transport interface {
+	// send makes one attempt to deliver events (at least one) and fills
+	// in a: its Err, and where the kind has them its Status, Response,
+	// RetryAfter, Gone and BodyID (which starts as BodyID(events)).
+	send(ctx context.Context, events []cursor.Event, a *Attempt)
+	// close releases what the transport holds open.
+	close() error
+}
 
 // Destination delivers events to one configured place: an http(s) URL,
-// standard output, or a file of JSON lines. It makes one attempt per Send;
-// retries, batching and logging of attempts belong to its caller.
+// standard output, a file of JSON lines, or a NATS JetStream stream. It
+// makes one attempt per Send; retries, batching and logging of attempts
+// belong to its caller, which treats every kind alike.
 //
-// A Destination is safe for concurrent use: HTTP sends run in parallel,
-// writes to standard output or a file are serialized (each Send's lines are
-// written together, never interleaved with another's).
+// A Destination is safe for concurrent use: HTTP requests and NATS
+// publishes run in parallel, writes to standard output or a file are
+// serialized (each Send's lines are written together, never interleaved
+// with another's).
 type Destination struct {
 	cfg     config.Destination
-	kind    kind
-	url     string // the http(s) URL as configured
-	safeURL string // url as redact.URL shows it, for errors
-	path    string // the file of a file destination
 	format  Format
 	batched bool
 	timeout time.Duration
-	key     []byte // Standard Webhooks signing key; nil sends no webhook-signature
-
-	client *http.Client
-	given  http.RoundTripper // Options.Transport
-	own    *http.Transport   // the transport this Destination made, if any
-	now    func() time.Time
-	stdout io.Writer
-	to     Recipient // named in pipedrive bodies
-	log    *slog.Logger
-
-	mu     sync.Mutex // guards file and closed, and serializes line writes
-	file   *os.File
-	closed bool
+	sign    signer
+	now     func() time.Time
+	to      Recipient // named in pipedrive bodies
+	log     *slog.Logger
+	given   http.RoundTripper // Options.Transport, for Same
+	t       transport
 }
 
 // NewDestination returns the destination cfg describes. It checks the URL,
-// the format and the secret; it opens nothing (a file is opened by the
-// first Send).
+// the format, the secret and the files it names (TLS keys, NATS
+// credentials); it opens nothing (a file is opened, a NATS server
+// connected to, by the first Send).
 //
 // A secret must be a Standard Webhooks secret (whsec_ and a base64 key),
 // except with a format that signs in its own way (cloud-elements, whose
@@ -108,9 +90,17 @@ type Destination struct {
 // secret, that destination sends the format's own signature only
 // (Elements-Webhook-Signature), and says so once in the log.
 func NewDestination(cfg config.Destination, opts Options) (*Destination, error) {
-	f, err := FormatByName(cfg.Format)
+	d, err := newDestination(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", cfg.Name, err)
+	}
+	return d, nil
+}
+
+func newDestination(cfg config.Destination, opts Options) (*Destination, error) {
+	f, err := FormatByName(cfg.Format)
+	if err != nil {
+		return nil, err
 	}
 	d := &Destination{
 		cfg:     cfg,
@@ -118,9 +108,9 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		batched: cfg.Batch.MaxEvents > 1,
 		timeout: cfg.Timeout.D(),
 		now:     opts.Now,
-		stdout:  opts.Stdout,
 		log:     opts.Logger,
 		to:      opts.Recipient,
+		given:   opts.Transport,
 	}
 	if d.timeout <= 0 {
 		d.timeout = config.DefaultTimeout
@@ -128,17 +118,21 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 	if d.now == nil {
 		d.now = time.Now
 	}
-	if d.stdout == nil {
-		d.stdout = os.Stdout
-	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("destination", cfg.Name)
 
 	if cfg.URL == StdoutURL {
-		d.kind = kindStdout
+		d.t = newStdout(d, opts.Stdout)
 		return d, nil
+	}
+	if config.IsNATSURL(cfg.URL) {
+		if d.sign, err = newSigner(cfg, f, d.log); err != nil {
+			return nil, err
+		}
+		d.t, err = newNATS(d)
+		return d, err
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
@@ -147,64 +141,27 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("destination %s: url: %w", cfg.Name, err)
+		return nil, fmt.Errorf("url: %w", err)
 	}
 	switch u.Scheme {
 	case "file":
 		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
-			return nil, fmt.Errorf("destination %s: url: want file:///absolute/path.jsonl (got %q)", cfg.Name, redact.URL(cfg.URL))
+			return nil, fmt.Errorf("url: want file:///absolute/path.jsonl (got %q)", redact.URL(cfg.URL))
 		}
-		d.kind, d.path = kindFile, u.Path
+		d.t = newFile(d, u.Path)
 		return d, nil
 	case "http", "https":
 		if u.Host == "" {
-			return nil, fmt.Errorf("destination %s: url: no host (got %q)", cfg.Name, redact.URL(cfg.URL))
+			return nil, fmt.Errorf("url: no host (got %q)", redact.URL(cfg.URL))
 		}
 	default:
-		return nil, fmt.Errorf("destination %s: url: want an http(s) URL, %q or file:///absolute/path.jsonl (got %q)", cfg.Name, StdoutURL, redact.URL(cfg.URL))
+		return nil, fmt.Errorf("url: want an http(s) URL, nats://host:port, %q or file:///absolute/path.jsonl (got %q)", StdoutURL, redact.URL(cfg.URL))
 	}
-	d.kind, d.url, d.safeURL = kindHTTP, cfg.URL, redact.URL(cfg.URL)
-
-	if cfg.Secret != "" {
-		key, err := SigningKey(string(cfg.Secret))
-		own := d.format.SignatureHeaders(string(cfg.Secret), nil)
-		switch {
-		case err == nil:
-			d.key = key
-		case len(own) > 0:
-			d.log.Info("secret is not a Standard Webhooks secret (whsec_…): sending the format's own signature only",
-				"headers", strings.Join(slices.Sorted(maps.Keys(own)), ", "))
-		default:
-			return nil, fmt.Errorf("destination %s: secret: %w", cfg.Name, err)
-		}
+	if d.sign, err = newSigner(cfg, f, d.log); err != nil {
+		return nil, err
 	}
-
-	d.given = opts.Transport
-	rt := opts.Transport
-	if rt == nil {
-		d.own = http.DefaultTransport.(*http.Transport).Clone()
-		rt = d.own
-	}
-	if cfg.TLS.InsecureSkipVerify {
-		t, ok := rt.(*http.Transport)
-		if !ok {
-			return nil, fmt.Errorf("destination %s: tls.insecure_skip_verify: the HTTP transport in use cannot be configured", cfg.Name)
-		}
-		t = t.Clone()
-		if t.TLSClientConfig == nil {
-			t.TLSClientConfig = &tls.Config{}
-		}
-		t.TLSClientConfig.InsecureSkipVerify = true
-		d.own, rt = t, t
-		d.log.Warn("tls certificate verification is off")
-	}
-	d.client = &http.Client{
-		Transport: rt,
-		// A redirect is not followed: the receiver is told what it is
-		// sent, not where it moved; a 3xx is a failed attempt.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return d, nil
+	d.t, err = newHTTP(d, opts.Transport)
+	return d, err
 }
 
 // Same reports whether d and o deliver the same way: the same
@@ -244,7 +201,7 @@ type Attempt struct {
 	// webhook-timestamp.
 	At time.Time
 	// Status is the HTTP status of the response; 0 when there was none, or
-	// for standard output and files.
+	// for standard output, files and NATS.
 	Status int
 	// Latency is how long the attempt took, response body included.
 	Latency time.Duration
@@ -258,32 +215,39 @@ type Attempt struct {
 	// events, and the destination or subscription should be disabled.
 	Gone bool
 	// Response is the start of the response body (at most
-	// ResponseSnippetBytes, made valid UTF-8).
+	// ResponseSnippetBytes, made valid UTF-8); for NATS, the stream and
+	// sequence numbers the acknowledgements gave.
 	Response string
-	// BodyID is the webhook-id of what was sent.
+	// BodyID is the webhook-id of what was sent: the event id for one
+	// event, else a batch id (see BodyID).
 	BodyID string
 }
 
-// OK reports whether the events were delivered: a 2xx response, or lines
-// written (and synced, for a file).
+// OK reports whether the events were delivered: a 2xx response, lines
+// written (and synced, for a file), or every message acknowledged by the
+// stream.
 func (a Attempt) OK() bool { return a.Err == nil }
 
 // Send makes one attempt to deliver events, in the destination's format.
-// The events go in one request (one body), so a destination whose
-// batch.max_events is 1 should be sent one event at a time; with format keap
-// they must share one type.
 //
-// An http(s) destination POSTs the body with Content-Type, User-Agent,
-// webhook-id, webhook-timestamp, webhook-signature (with a secret),
-// Elements-Webhook-Signature (format cloud-elements, with a secret), the
-// configured headers and basic auth, within the configured timeout. Only a
-// 2xx response is success; redirects are not followed.
+// An http(s) destination POSTs them in one request (one body), so a
+// destination whose batch.max_events is 1 should be sent one event at a
+// time; with format keap they must share one type. The request carries
+// Content-Type, User-Agent, webhook-id, webhook-timestamp,
+// webhook-signature (with a secret), Elements-Webhook-Signature (format
+// cloud-elements, with a secret), the configured headers and basic auth,
+// within the configured timeout. Only a 2xx response is success; redirects
+// are not followed.
 //
 // A stdout or file destination writes each event as one JSON line in the
 // destination's format (a pollhook envelope by default) and makes one write
 // per Send; a file is opened for appending (created 0600 when missing), kept
 // open, and synced after each write. A failed write fails the attempt and
 // the file is reopened by the next Send.
+//
+// A NATS destination publishes each event as one message (see the NATS
+// section of the package documentation) and succeeds when the stream has
+// acknowledged every one of them.
 func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 	at := d.now()
 	a := Attempt{At: at}
@@ -292,180 +256,131 @@ func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 		return a
 	}
 	a.BodyID = BodyID(events)
-	switch d.kind {
-	case kindHTTP:
-		d.post(ctx, events, &a)
-	default:
-		d.writeLines(events, &a)
-	}
+	d.t.send(ctx, events, &a)
 	a.Latency = d.now().Sub(at)
 	return a
 }
 
-func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attempt) {
-	body, err := encode(d.format, events, d.batched, d.to)
-	if err != nil {
-		a.Err = err
-		return
-	}
-	a.BodyID = body.ID
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body.Bytes))
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		a.Err = fmt.Errorf("post %s: %w", d.safeURL, err)
-		return
-	}
-	req.Header.Set("User-Agent", UserAgent)
-	for k, v := range d.cfg.Headers {
-		if http.CanonicalHeaderKey(k) == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	if ba := d.cfg.BasicAuth; ba != nil {
-		req.SetBasicAuth(ba.Username, string(ba.Password))
-	}
-	// Set last: configured headers cannot replace them.
-	req.Header.Set("Content-Type", body.ContentType)
-	req.Header.Set(HeaderWebhookID, body.ID)
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(a.At.Unix(), 10))
-	if d.key != nil {
-		req.Header.Set(HeaderWebhookSignature, sign(d.key, body.ID, a.At, body.Bytes))
-	}
-	if d.cfg.Secret != "" {
-		for k, v := range d.format.SignatureHeaders(string(d.cfg.Secret), body.Bytes) {
-			req.Header.Set(k, v)
-		}
-	}
+// Close closes the destination's file, connections or idle connections.
+// Sends after Close fail for stdout, file and NATS destinations.
+func (d *Destination) Close() error { return d.t.close() }
 
-	resp, err := d.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			a.Err = fmt.Errorf("post %s: no response within %s: %w", d.safeURL, d.timeout, err)
-			return
-		}
-		a.Err = fmt.Errorf("post %s: %w", d.safeURL, err)
-		return
-	}
-	defer resp.Body.Close()
-	snippet, err := io.ReadAll(io.LimitReader(resp.Body, ResponseSnippetBytes))
-	a.Status = resp.StatusCode
-	a.Response = strings.ToValidUTF8(string(snippet), "\uFFFD")
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
-
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		if err != nil {
-			// The receiver took the request; a body cut short does not
-			// undo that.
-			d.log.Debug("read response", "status", resp.StatusCode, "error", err)
-		}
-		return
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		to := ""
-		if loc, lerr := resp.Location(); lerr == nil {
-			to = " to " + redact.URL(loc.String())
-		}
-		a.Err = fmt.Errorf("post %s: %s: redirect%s not followed (a destination must answer 2xx)", d.safeURL, resp.Status, to)
-	case resp.StatusCode == http.StatusGone:
-		a.Gone = true
-		a.Err = fmt.Errorf("post %s: %s: the receiver wants no more events", d.safeURL, resp.Status)
-	default:
-		a.Err = fmt.Errorf("post %s: %s", d.safeURL, resp.Status)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.RetryAfter, _ = retryafter.Parse(resp.Header.Get("Retry-After"), d.now(), maxRetryAfter)
-	}
+// single returns the body of one event in the destination's format, as
+// the kinds that carry one event a message (lines, NATS) write it.
+func (d *Destination) single(e cursor.Event) (Body, error) {
+	return encode(d.format, []cursor.Event{e}, false, d.to)
 }
 
-// maxRetryAfter keeps a huge Retry-After from overflowing a Duration; the
-// engine waits at most the retry schedule's largest step anyway.
-const maxRetryAfter = 100 * 365 * 24 * time.Hour
+// lineWriter is what the kinds that write JSON lines (stdout, file) share:
+// one line per event in the destination's format, one write per Send,
+// never interleaved with another Send's, refused after close.
+type lineWriter struct {
+	d *Destination
 
-// lines returns events as JSON lines in the destination's format.
-func (d *Destination) lines(events []cursor.Event) ([]byte, error) {
+	mu     sync.Mutex // serializes writes; guards closed and the kind's own state
+	closed bool
+}
+
+// send writes events with write, which runs with l.mu held.
+func (l *lineWriter) send(events []cursor.Event, a *Attempt, write func([]byte) error) {
 	var buf bytes.Buffer
 	for _, e := range events {
-		b, err := encode(d.format, []cursor.Event{e}, false, d.to)
+		b, err := l.d.single(e)
 		if err != nil {
-			return nil, err
+			a.Err = err
+			return
 		}
 		buf.Write(b.Bytes)
 		buf.WriteByte('\n')
 	}
-	return buf.Bytes(), nil
-}
-
-func (d *Destination) writeLines(events []cursor.Event, a *Attempt) {
-	b, err := d.lines(events)
-	if err != nil {
-		a.Err = err
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
 		a.Err = errors.New("write events: destination closed")
 		return
 	}
-	if d.kind == kindStdout {
-		if _, err := d.stdout.Write(b); err != nil {
-			a.Err = fmt.Errorf("write stdout: %w", err)
-		}
-		return
+	a.Err = write(buf.Bytes())
+}
+
+// close refuses later sends and calls release, with l.mu held.
+func (l *lineWriter) close(release func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return release()
+}
+
+// signer makes the headers that identify and sign a message, alike for
+// HTTP requests and NATS messages.
+type signer struct {
+	format Format
+	secret string // as configured; "" signs nothing
+	key    []byte // the Standard Webhooks key; nil sends no webhook-signature
+}
+
+// newSigner checks cfg's secret for format f.
+func newSigner(cfg config.Destination, f Format, log *slog.Logger) (signer, error) {
+	s := signer{format: f, secret: string(cfg.Secret)}
+	if s.secret == "" {
+		return s, nil
 	}
-	if d.file == nil {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	key, err := SigningKey(s.secret)
+	own := f.SignatureHeaders(s.secret, nil)
+	switch {
+	case err == nil:
+		s.key = key
+	case len(own) > 0:
+		log.Info("secret is not a Standard Webhooks secret (whsec_…): sending the format's own signature only",
+			"headers", strings.Join(slices.Sorted(maps.Keys(own)), ", "))
+	default:
+		return s, fmt.Errorf("secret: %w", err)
+	}
+	return s, nil
+}
+
+// headers calls set with webhook-id, webhook-timestamp and, with a
+// secret, webhook-signature and the format's own signature headers, for
+// the message id whose body is body, sent at at.
+func (s signer) headers(id string, at time.Time, body []byte, set func(k, v string)) {
+	set(HeaderWebhookID, id)
+	set(HeaderWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
+	if s.key != nil {
+		set(HeaderWebhookSignature, sign(s.key, id, at, body))
+	}
+	if s.secret != "" {
+		for k, v := range s.format.SignatureHeaders(s.secret, body) {
+			set(k, v)
+		}
+	}
+}
+
+// tlsConfig returns the TLS client settings cfg.TLS asks for, reading its
+// files now so that a missing or bad one is an error at start rather
+// than at the first delivery; nil when it asks for nothing.
+func tlsConfig(c config.TLS, log *slog.Logger) (*tls.Config, error) {
+	if !c.InsecureSkipVerify && c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.InsecureSkipVerify {
+		log.Warn("tls certificate verification is off")
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			a.Err = fmt.Errorf("open events file: %w", err)
-			return
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
-		d.file = f
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", c.CAFile)
+		}
 	}
-	if _, err := d.file.Write(b); err != nil {
-		a.Err = fmt.Errorf("write events file: %w", err)
-		d.dropFile()
-		return
+	if c.CertFile != "" || c.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file and tls.key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
-	if err := d.file.Sync(); err != nil {
-		a.Err = fmt.Errorf("sync events file: %w", err)
-		d.dropFile()
-	}
-}
-
-// dropFile closes the file after a failure so that the next Send reopens
-// it. d.mu is held.
-func (d *Destination) dropFile() {
-	_ = d.file.Close()
-	d.file = nil
-}
-
-// Close closes the destination's file and idle connections. Sends after
-// Close fail for stdout and file destinations.
-func (d *Destination) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closed = true
-	if d.own != nil {
-		d.own.CloseIdleConnections()
-	}
-	if d.file == nil {
-		return nil
-	}
-	err := d.file.Close()
-	d.file = nil
-	if err != nil {
-		return fmt.Errorf("close events file: %w", err)
-	}
-	return nil
+	return tc, nil
 }

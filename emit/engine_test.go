@@ -21,6 +21,7 @@ import (
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
+	"github.com/pollhook/pollhook/internal/natstest"
 )
 
 var start = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -896,25 +897,38 @@ func TestRunDelivers(t *testing.T) {
 	}
 }
 
-// BenchmarkDeliver delivers b.N outbox events to a loopback receiver,
-// store updates included.
+// BenchmarkDeliver delivers b.N outbox events, store updates included,
+// to a loopback HTTP receiver and to a NATS JetStream stream (the shared
+// test server; the nats cases skip without one).
 func BenchmarkDeliver(b *testing.B) {
+	httpDest := func(b *testing.B) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+		}))
+		b.Cleanup(srv.Close)
+		return srv.URL
+	}
 	for _, bc := range []struct {
 		name      string
 		maxEvents int
-	}{{"unbatched", 1}, {"batch100", 100}} {
+		nats      bool
+	}{{"unbatched", 1, false}, {"batch100", 100, false}, {"nats-unbatched", 1, true}, {"nats-batch100", 100, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
+			var cfg config.Destination
+			if bc.nats {
+				url, js := natstest.Shared(b)
+				stream, prefix := natstest.Names(b, js)
+				cfg = destConfig("bench", url, func(d *config.Destination) { d.Subject, d.Stream = prefix+".{type}", stream })
+			} else {
+				cfg = destConfig("bench", httpDest(b))
+			}
+			cfg.Batch.MaxEvents = bc.maxEvents
 			store, err := cursor.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.Copy(io.Discard, r.Body)
-			}))
-			defer srv.Close()
-			cfg := destConfig("bench", srv.URL, func(d *config.Destination) { d.Batch.MaxEvents = bc.maxEvents })
 			d, err := NewDestination(cfg, Options{})
 			if err != nil {
 				b.Fatal(err)

@@ -1,7 +1,37 @@
 // Package emit turns outbox events into what receivers get: the event
 // envelope and its formats (pollhook, cloudevents, keap, cloud-elements,
-// pipedrive: one Format value each), destinations, batching, signing and
-// delivery.
+// pipedrive: one Format value each), destinations (one transport per kind:
+// http(s), stdout, file, NATS JetStream), batching, signing and delivery.
+//
+// # NATS JetStream
+//
+// A destination whose url is nats://host:port (or tls://, several
+// servers separated by commas) publishes each event as one message, on
+// the subject its template gives (see config.Subject), with the body in
+// the destination's format (the single-event shape, even when batched),
+// and these headers:
+//
+//	Nats-Msg-Id        the event id: the stream's duplicate window drops a
+//	                   message published again under it
+//	webhook-id         the event id
+//	webhook-timestamp  the attempt's time, Unix seconds
+//	webhook-signature  with a secret, as an HTTP delivery is signed (the
+//	                   Standard Webhooks scheme, over the message body)
+//	Content-Type       the format's content type
+//
+// plus the configured headers, and the format's own signature header
+// (format cloud-elements). A Send publishes its events (several at once,
+// asynchronously) and succeeds only when the stream has acknowledged
+// every one (an acknowledgement that says "duplicate" counts: the stream
+// has the event); a batch of which some were refused fails as a whole,
+// and its retry publishes them all again under the same ids. A server that cannot
+// be reached, a stream that refuses (full, or another stream's subject),
+// or an acknowledgement that does not come within the destination's
+// timeout fail the attempt, and the engine retries it on the schedule as
+// any other. A destination with a stream name creates that stream when it
+// is missing (file storage, the subject template with its placeholders
+// as wildcards, the server's defaults otherwise), and uses one that
+// exists as it is.
 package emit
 
 import (

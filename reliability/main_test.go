@@ -118,6 +118,28 @@ type world struct {
 	rcv *Receiver
 	// upURL and rcvURL are the servers' base URLs.
 	upURL, rcvURL string
+	// stream, when set, is where the destination delivers instead of
+	// the receiver: a NATS JetStream stream.
+	stream *natsStream
+}
+
+// deliveries returns what the destination accepted: the receiver's
+// requests, or the stream's messages.
+func (w *world) deliveries() []Delivery {
+	if w.stream != nil {
+		return w.stream.Deliveries(w.t)
+	}
+	return w.rcv.Deliveries()
+}
+
+// bad counts the deliveries whose signature did not verify, and those
+// whose body was not pollhook events matching their id.
+func (w *world) bad() (signatures, bodies int) {
+	if w.stream != nil {
+		return w.stream.Bad()
+	}
+	s := w.rcv.Stats()
+	return s.BadSignatures, s.BadBodies
 }
 
 func newWorld(t *testing.T, opts UpstreamOptions) *world {
@@ -175,6 +197,9 @@ type setup struct {
 	Ordering string
 	// NoDestination leaves the destination out.
 	NoDestination bool
+	// DestURL is the destination's url; default the receiver's.
+	// DestExtra are more of its keys, each line indented four spaces.
+	DestURL, DestExtra string
 }
 
 // incDefault and snapDefault are the url and pagination of the two
@@ -206,6 +231,7 @@ func (w *world) config(s setup) string {
 	def(&s.Retry, "["+strings.TrimSuffix(strings.Repeat("300ms, ", 30), ", ")+"]")
 	def(&s.DestTimeout, "1s")
 	def(&s.Ordering, "unordered")
+	def(&s.DestURL, w.rcvURL)
 	if s.Attempts == 0 {
 		s.Attempts = 2
 	}
@@ -262,7 +288,7 @@ resources:
     timeout: %s
     ordering: %s
     retry: { schedule: %s }
-`, w.rcvURL, testSecret, s.DestTimeout, s.Ordering, s.Retry)
+%s`, s.DestURL, testSecret, s.DestTimeout, s.Ordering, s.Retry, s.DestExtra)
 	}
 	path := filepath.Join(w.dir, "pollhook.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -274,7 +300,7 @@ resources:
 // check runs Check on every resource of s and returns the results.
 func (w *world) check(resources ...string) []Result {
 	truth := w.up.Truth()
-	got := w.rcv.Deliveries()
+	got := w.deliveries()
 	var out []Result
 	for _, r := range resources {
 		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: strings.HasPrefix(r, "snap")}))
@@ -544,7 +570,7 @@ func (w *world) drain(p *proc, cfg string, resources []string, timeout time.Dura
 	}()
 	waitUntil(t, time.Until(deadline), "every outbox event to arrive", func() bool {
 		got := map[string]bool{}
-		for _, d := range w.rcv.Deliveries() {
+		for _, d := range w.deliveries() {
 			for _, ev := range d.Events {
 				got[ev.ID] = true
 			}
@@ -563,24 +589,33 @@ func (w *world) drain(p *proc, cfg string, resources []string, timeout time.Dura
 // in outbox order, as `pollhook events` lists them.
 func outbox(t *testing.T, cfg string) []string {
 	t.Helper()
-	out, errOut, code := cli(t, nil, "events", "-c", cfg, "--json", "--limit", "0")
+	return cliField(t, "id", "events", "-c", cfg, "--json", "--limit", "0")
+}
+
+// cliField runs a pollhook command that prints JSON lines and returns the
+// string field key of each line, in order.
+func cliField(t *testing.T, key string, args ...string) []string {
+	t.Helper()
+	out, errOut, code := cli(t, nil, args...)
 	if code != 0 {
-		t.Fatalf("pollhook events: exit %d: %s", code, errOut)
+		t.Fatalf("pollhook %s: exit %d: %s", args[0], code, errOut)
 	}
-	var ids []string
+	var vals []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
-		var ev struct {
-			ID string `json:"id"`
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(line), &fields); err != nil {
+			t.Fatalf("pollhook %s: %q: %v", args[0], line, err)
 		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("pollhook events: %q: %v", line, err)
+		v, ok := fields[key].(string)
+		if !ok {
+			t.Fatalf("pollhook %s: %q has no string %s", args[0], line, key)
 		}
-		ids = append(ids, ev.ID)
+		vals = append(vals, v)
 	}
-	return ids
+	return vals
 }
 
 // cursorState is a line of `pollhook cursors --json`.
@@ -678,7 +713,7 @@ func requireClean(t *testing.T, w *world, results []Result) {
 			t.Error(r.String())
 		}
 	}
-	if s := w.rcv.Stats(); s.BadSignatures > 0 || s.BadBodies > 0 {
-		t.Errorf("receiver: %d bad signatures, %d bad bodies", s.BadSignatures, s.BadBodies)
+	if sigs, bodies := w.bad(); sigs > 0 || bodies > 0 {
+		t.Errorf("%d bad signatures, %d bad bodies", sigs, bodies)
 	}
 }

@@ -27,22 +27,14 @@ func TestReceiverOutage(t *testing.T) {
 			p := startReady(t, cfg)
 			waitClean(t, w, 30*time.Second)
 
+			var downs []func() (up func())
 			for _, mode := range []FailMode{Fail5xx, FailHang, FailReset} {
-				w.rcv.Fail(mode, -1)
-				stop := w.mutate(100*time.Millisecond, 0)
-				pause(outage)
-				stop()
-				w.rcv.Recover()
-				fig.Trials++
-				waitClean(t, w, 30*time.Second)
+				downs = append(downs, func() func() {
+					w.rcv.Fail(mode, -1)
+					return w.rcv.Recover
+				})
 			}
-			failed := p.metrics()[series("pollhook_delivery_attempts_total", "destination", "app", "outcome", "failed")]
-			if failed == 0 {
-				t.Error("no failed delivery attempt counted during the outages")
-			}
-			if dead := p.metrics()[series("pollhook_delivery_attempts_total", "destination", "app", "outcome", "dead")]; dead > 0 {
-				t.Errorf("%g events died during outages shorter than the retry schedule", dead)
-			}
+			w.outages(t, p, fig, downs)
 			w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 			st := w.rcv.Stats()
 			fig.Faults = st.Failed[Fail5xx] + st.Failed[FailHang] + st.Failed[FailReset]
@@ -125,6 +117,32 @@ func TestReceiverDeadThenReplay(t *testing.T) {
 	waitClean(t, w, 40*time.Second)
 	w.finish(t, p, cfg, fig, 30*time.Second, "inc", "snap")
 	fig.Note = "replay: " + strings.TrimSpace(out)
+}
+
+// outages takes the destination down with each of downs in turn (each
+// returns what brings it back) for outage, while the upstream changes;
+// after each, everything must arrive. Failed attempts must be counted and
+// no event may die. It returns the failed attempts.
+func (w *world) outages(t *testing.T, p *proc, fig *figures, downs []func() (up func())) float64 {
+	t.Helper()
+	for _, down := range downs {
+		up := down()
+		stop := w.mutate(100*time.Millisecond, 0)
+		pause(outage)
+		stop()
+		up()
+		fig.Trials++
+		waitClean(t, w, 30*time.Second)
+	}
+	m := p.metrics()
+	failed := m[series("pollhook_delivery_attempts_total", "destination", "app", "outcome", "failed")]
+	if failed == 0 {
+		t.Error("no failed delivery attempt counted during the outages")
+	}
+	if dead := m[series("pollhook_delivery_attempts_total", "destination", "app", "outcome", "dead")]; dead > 0 {
+		t.Errorf("%g events died during outages shorter than the retry schedule", dead)
+	}
+	return failed
 }
 
 // waitClean waits until the receiver holds every change of both resources

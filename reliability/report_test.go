@@ -72,7 +72,8 @@ func (f *figures) add(w *world, results []Result) {
 	f.Redeliveries += s.Redeliveries
 	f.Spurious += s.Spurious
 	f.NotConverged += s.NotConverged
-	f.BadSignatures += w.rcv.Stats().BadSignatures
+	sigs, _ := w.bad()
+	f.BadSignatures += sigs
 }
 
 // Markers of the generated part of the report file.

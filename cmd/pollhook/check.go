@@ -85,7 +85,14 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 		if d.Secret != "" {
 			secret = "secret " + d.Secret.String()
 		}
-		fmt.Fprintf(w, "  %s\t%s\tevents %s\tformat %s\t%s\n", d.Name, redact.URL(d.URL), strings.Join(d.Events, ","), d.Format, secret)
+		where := redact.URL(d.URL)
+		if config.IsNATSURL(d.URL) {
+			where += " subject " + d.Subject
+			if d.Stream != "" {
+				where += " stream " + d.Stream
+			}
+		}
+		fmt.Fprintf(w, "  %s\t%s\tevents %s\tformat %s\t%s\n", d.Name, where, strings.Join(d.Events, ","), d.Format, secret)
 	}
 	w.Flush()
 }

@@ -243,6 +243,14 @@ destinations:
   - name: app
     url: https://user:hunter2pass@hooks.example.com/in?token=qwertyuiop123
     secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+  - name: stream
+    url: nats://natsuser:natspa55@n1.example.com:4222,nats://natstok3n@n2.example.com:4222
+    subject: pollhook.{resource}.{type}
+    stream: EVENTS
+  - name: stream2
+    url: nats://n1.example.com:4222
+    subject: other.{type}
+    nats: { user: u, password: natspw0rd }
 `), 0o600)
 	t.Setenv("TOK", "sk_live_topsecretvalue")
 	out, errOut, code := runCLI(t, "check", "-c", path)
@@ -250,13 +258,14 @@ destinations:
 		t.Fatalf("check: %d %s", code, errOut)
 	}
 	for _, secret := range []string{"sk_live_topsecretvalue", "hunter2pass", "qwertyuiop123", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		"pa55word", "SUPERSECRET123", "tokpa55", "CLIENTSECRET9", "cs_verysecret"} {
+		"pa55word", "SUPERSECRET123", "tokpa55", "CLIENTSECRET9", "cs_verysecret", "natspa55", "natstok3n", "natspw0rd"} {
 		if strings.Contains(out+errOut, secret) {
 			t.Errorf("check printed the secret %q:\n%s", secret, out)
 		}
 	}
 	if !strings.Contains(out, "bearer <secret>") || !strings.Contains(out, "https://hooks.example.com/in?token=REDACTED") ||
-		!strings.Contains(out, "https://api.example.com/v1?api_key=REDACTED") || !strings.Contains(out, "oauth2 https://auth.example.com/token?client_secret=REDACTED") {
+		!strings.Contains(out, "https://api.example.com/v1?api_key=REDACTED") || !strings.Contains(out, "oauth2 https://auth.example.com/token?client_secret=REDACTED") ||
+		!strings.Contains(out, "nats://n1.example.com:4222,nats://n2.example.com:4222 subject pollhook.{resource}.{type} stream EVENTS") {
 		t.Errorf("check summary:\n%s", out)
 	}
 }

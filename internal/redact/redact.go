@@ -23,7 +23,41 @@ const Hidden = "REDACTED"
 // scheme (user:pw@host/path) loses its user information as well; in one
 // that does not parse, where user information ends cannot be told, so
 // everything before the last "@" ahead of the query goes with it.
+//
+// A comma-separated list of URLs, as NATS clients take their servers
+// (nats://u:pw@a:4222,nats://b:4222), is redacted URL by URL: a comma is
+// taken as a separator where what follows it starts with a scheme and
+// "://".
 func URL(raw string) string {
+	if parts := splitList(raw); len(parts) > 1 {
+		for i, p := range parts {
+			parts[i] = one(p)
+		}
+		return strings.Join(parts, ",")
+	}
+	return one(raw)
+}
+
+// splitList splits raw at each comma followed by a scheme and "://"
+// (spaces around it allowed); a comma anywhere else is part of a URL.
+func splitList(raw string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != ',' {
+			continue
+		}
+		next := strings.TrimLeft(raw[i+1:], " ")
+		if scheme, _, ok := strings.Cut(next, "://"); ok && isScheme(scheme) {
+			parts = append(parts, raw[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, raw[start:])
+}
+
+// one is URL for a single URL.
+func one(raw string) string {
 	s, _, _ := strings.Cut(raw, "#")
 	s, query, hasQuery := strings.Cut(s, "?")
 	s = dropUserinfo(s, raw)

@@ -23,6 +23,11 @@ func TestURL(t *testing.T) {
 		{"user:pass/word@host", "host"},
 		{"user:pw@hooks.example.com/in", "hooks.example.com/in"},
 		{"mailto:someone@example.com", "example.com"},
+		// Lists of servers, as NATS clients take them.
+		{"nats://u:pw@a:4222,nats://tok@b:4222", "nats://a:4222,nats://b:4222"},
+		{"nats://a:4222, tls://u:pw@b:4443", "nats://a:4222, tls://b:4443"},
+		{"https://api.example.com/x?ids=1,2&k=v", "https://api.example.com/x?ids=REDACTED&k=REDACTED"},
+		{"https://u:p@api.example.com/a,b", "https://api.example.com/a,b"},
 	}
 	for _, tt := range tests {
 		if got := URL(tt.raw); got != tt.want {
