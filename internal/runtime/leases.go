@@ -197,7 +197,10 @@ func (k *keeper) tick(ctx context.Context) error {
 			continue // unwanted meanwhile (released by want), or the member lease
 		}
 		if l.Holder == k.holder {
-			if _, had := k.held[l.Name]; !had {
+			// Taken, or renewed after it ran out here (a late renewal:
+			// Lease said no meanwhile, and the work waiting on it
+			// must start again now).
+			if had, ok := k.held[l.Name]; !ok || !had.Expires.After(now) {
 				taken = append(taken, l.Name)
 			}
 			k.held[l.Name] = l

@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"log/slog"
 	"slices"
 	"strings"
@@ -67,5 +69,36 @@ func TestPlanShares(t *testing.T) {
 		if slices.Contains(ask, n) {
 			t.Errorf("%s both renewed and released", n)
 		}
+	}
+}
+
+// TestLateRenewalRestartsWork: a lease renewed after it ran out here (the
+// store was slow, the process paused) is handed to onTake like a lease
+// just taken, so that the work that waited on it starts again at once.
+func TestLateRenewalRestartsWork(t *testing.T) {
+	ctx := context.Background()
+	store, err := cursor.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	k := newKeeper(store, "me", 3*time.Second, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	var taken [][]string
+	k.setOnTake(func(names []string) { taken = append(taken, names) })
+	name := cursor.ResourceLease("r")
+	k.want(ctx, []string{name})
+	if err := k.tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second) // renewed in time: nothing to restart
+	k.tick(ctx)
+	now = now.Add(10 * time.Second) // ran out before this renewal
+	if _, ok := k.Lease(name); ok {
+		t.Fatal("Lease says a lease past its expiry is held")
+	}
+	k.tick(ctx)
+	if _, ok := k.Lease(name); !ok || len(taken) != 2 {
+		t.Errorf("after a late renewal: held %v, onTake calls %v; want held, and onTake at the take and at the late renewal", ok, taken)
 	}
 }
