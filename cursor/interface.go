@@ -34,6 +34,11 @@ type Store interface {
 	// The outbox.
 	LastSeq(ctx context.Context) (int64, error)
 	EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error
+	// WatchOutbox calls notify soon after events are committed to the
+	// outbox by any process, until ctx is done, and returns then. It may
+	// call notify when nothing new is there; it never blocks on notify
+	// for long (notify must not block).
+	WatchOutbox(ctx context.Context, notify func())
 
 	// Destinations, deliveries and the attempt log.
 	EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error)

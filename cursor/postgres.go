@@ -233,6 +233,52 @@ func (postgresDialect) storageError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.Timeout(err)
 }
 
+// outboxChannel is the channel of PostgreSQL's NOTIFY that a commit of
+// outbox events sends.
+const outboxChannel = "pollhook_outbox"
+
+// WatchOutbox calls notify when a transaction that added outbox events
+// commits, in any replica: it LISTENs on a connection of its own. While
+// that connection is down it looks at the outbox's last seq every second
+// instead, and listens again as soon as it can.
+func (s *Postgres) WatchOutbox(ctx context.Context, notify func()) {
+	for ctx.Err() == nil {
+		err := s.listen(ctx, notify)
+		if ctx.Err() != nil || err == nil {
+			return
+		}
+		// Poll until the next try to listen.
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.pollOutbox(pctx, time.Second, notify)
+		cancel()
+		notify() // what was committed while nobody listened
+	}
+}
+
+// listen LISTENs for outbox commits on a dedicated connection until ctx
+// is done or the connection fails.
+func (s *Postgres) listen(ctx context.Context, notify func()) error {
+	conn, err := s.r.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{outboxChannel}.Sanitize()); err != nil {
+			return err
+		}
+		defer pc.Exec(context.WithoutCancel(ctx), "UNLISTEN *")
+		notify() // what was committed before the LISTEN
+		for {
+			if _, err := pc.WaitForNotification(ctx); err != nil {
+				return err
+			}
+			notify()
+		}
+	})
+}
+
 // Unreachable reports whether err says a PostgreSQL store could not be
 // reached (a refused or failed connection, a timeout, a server starting
 // or shutting down): worth trying again, unlike an answer such as a wrong
@@ -291,6 +337,11 @@ func (postgresDialect) insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $1 WHERE name = 'outbox'`, last+int64(len(fresh))); err != nil {
+		return err
+	}
+	// Told to every listener when the transaction commits (see
+	// WatchOutbox); several in one transaction are told once.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, outboxChannel); err != nil {
 		return err
 	}
 	return s.execRows(ctx, tx, `

@@ -14,6 +14,48 @@ import (
 var outboxTests = []test{
 	{"EachEvent", testEachEvent},
 	{"EachEventStreamsManyWhileWriting", testEachEventStreamsManyWhileWriting},
+	{"WatchOutboxSeesOtherProcesses", testWatchOutbox},
+}
+
+// testWatchOutbox: WatchOutbox tells of events committed by another
+// process (a second store on the same data, when the backend has one)
+// within a second, and returns when its context is done.
+func testWatchOutbox(t *testing.T, b Backend) {
+	s := b.Open(t)
+	other := s
+	if b.Reopen != nil {
+		other = b.Reopen(t, s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	told := make(chan struct{}, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.WatchOutbox(ctx, func() {
+			select {
+			case told <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	// Calls told before the commit (a backend may say "look" when it
+	// starts watching) do not count.
+	time.Sleep(300 * time.Millisecond)
+	for len(told) > 0 {
+		<-told
+	}
+	commit(t, other, cursor.Page{Resource: "contacts", Cycle: 1, Events: []cursor.Event{event("contacts", "w1", "contact.created")}})
+	select {
+	case <-told:
+	case <-time.After(2 * time.Second):
+		t.Error("WatchOutbox did not tell of an event committed by another process within 2s")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("WatchOutbox did not return within 5s of its context's end")
+	}
 }
 
 func testEachEvent(t *testing.T, b Backend) {

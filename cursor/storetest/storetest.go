@@ -15,7 +15,8 @@
 // (Resources, Outbox, Deliveries, Subscriptions, Leases, Health); each
 // opens the stores it needs and runs in parallel with the others. Time is
 // passed to the store explicitly (a lease's now, a delivery's due time):
-// nothing sleeps.
+// nothing sleeps but the test of WatchOutbox, which watches commits as
+// they happen.
 //
 // [Backend.Open] is all a backend must give. [Backend.Reopen] adds the
 // tests of data surviving a restart (Resources/ReopenKeepsData,

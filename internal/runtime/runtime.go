@@ -289,6 +289,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	wg.Go(func() { r.sched.Run(work) })
 	wg.Go(func() { r.engine.Run(work) })
 	wg.Go(func() { r.maintain(work) })
+	// Events committed by other processes (replicas, a `pollhook once`)
+	// wake the destinations this one delivers to.
+	wg.Go(func() { r.store.WatchOutbox(work, r.engine.Notify) })
 	r.running.Store(true)
 	r.log.Info("pollhook running", "config", r.Config().File, "state", r.store.Location(), "holder", r.holder,
 		"resources", len(r.Config().Resources), "destinations", len(r.Config().Destinations), "listen", r.listenAddr)

@@ -295,7 +295,7 @@ func twoProcessesShareOneStore(t *testing.T, backend string) {
 	dir := stateDir(t, backend)
 	cfg := testConfig(t, dir, us.URL, rcv.URL, 4, "")
 	a, alogs, stopA := start(t, cfg, "a", 600*time.Millisecond)
-	b, _, _ := start(t, cfg, "b", 600*time.Millisecond)
+	b, blogs, _ := start(t, cfg, "b", 600*time.Millisecond)
 	waitFor(t, "the first cycles", 10*time.Second, func() bool { return completed(t, cfg, 1) })
 
 	// The two processes share the work: two resources each (b, started
@@ -333,6 +333,15 @@ func twoProcessesShareOneStore(t *testing.T, backend string) {
 			got, dups := rcv.types(t)
 			t.Logf("got %v dups %v", got, dups)
 			t.Logf("a logs:\n%s", alogs.String())
+			t.Logf("b logs:\n%s", blogs.String())
+			ctx := context.Background()
+			n, _ := a.store.LastSeq(ctx)
+			dd, _ := a.store.Destinations(ctx)
+			bl, _ := a.store.Backlogs(ctx)
+			var evs []string
+			a.store.EachEvent(ctx, cursor.EventFilter{}, func(e cursor.Event) error { evs = append(evs, fmt.Sprint(e.Seq, e.Resource)); return nil })
+			ds, _ := a.store.Deliveries(ctx, cursor.DeliveryFilter{Limit: 1000})
+			t.Logf("last seq %d, destinations %+v, backlogs %+v, %d deliveries, events %v", n, dd, bl, len(ds), evs)
 		}
 	}()
 	waitFor(t, "the changes delivered", 20*time.Second, func() bool {
