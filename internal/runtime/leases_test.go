@@ -3,8 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
