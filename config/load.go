@@ -191,6 +191,9 @@ func yamlError(file string, data []byte, err error) *Error {
 	line, _ := strconv.Atoi(m[1])
 	msg = m[2]
 	lines := strings.SplitAfter(string(data), "\n")
+	if e := tabError(file, lines, line, msg); e != nil {
+		return e
+	}
 	if parserError(msg) {
 		line = mistakeLine(lines, line, err.Error())
 	}
@@ -199,6 +202,27 @@ func yamlError(file string, data []byte, err error) *Error {
 		e.Msg += `; inside { } or [ ] a value holding ${…} must be quoted, as in { token: "${TOKEN}" }`
 	}
 	return e
+}
+
+// tabError reports a tab in the indentation at its own line, or returns
+// nil when msg is not about one. yaml.v3 reports "found a tab character
+// that violates indentation" at the line above the tab, and a tab that
+// starts a line as "found character that cannot start any token" at its
+// line; both are the first line from there whose indentation holds a tab.
+func tabError(file string, lines []string, reported int, msg string) *Error {
+	if !strings.Contains(msg, "tab character") && !strings.HasPrefix(msg, "found character that cannot start any token") {
+		return nil
+	}
+	for i := max(reported, 1) - 1; i < len(lines); i++ {
+		indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			return &Error{File: file, Line: i + 1, Msg: fmt.Sprintf("invalid YAML: a tab in the indentation (column %d); indent with spaces: YAML does not allow tabs there", col+1)}
+		}
+		if strings.HasPrefix(msg, "found character") {
+			break // that error is at its own line
+		}
+	}
+	return nil
 }
 
 // firstBadChar finds the first character YAML does not allow in a
