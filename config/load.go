@@ -96,8 +96,17 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.File = file
 	v := &validator{d: d, c: c}
 	v.validate()
+	if errs := d.errors(file, c); errs != nil {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// errors returns the problems found as Errors ordered by line, their paths
+// rendered with the names of c's items; nil when there are none.
+func (d *decoder) errors(file string, c *Config) Errors {
 	if len(d.problems) == 0 {
-		return c, nil
+		return nil
 	}
 	sortProblems(d.problems)
 	out := make(Errors, len(d.problems))
@@ -107,7 +116,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if d.dropped > 0 {
 		out = append(out, &Error{File: file, Msg: fmt.Sprintf("and %d more errors", d.dropped)})
 	}
-	return nil, out
+	return out
 }
 
 // minimalConfig is shown when a file has no config at all.

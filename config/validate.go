@@ -41,10 +41,7 @@ func (v *validator) has(p keyPath, k string) bool { return v.d.has(p.field(k)) }
 
 func (v *validator) validate() {
 	c := v.c
-	if c.State.Path == "" {
-		c.State.Path = DefaultStatePath
-	}
-	v.httpBlock(keyPath{{key: "http"}})
+	v.local()
 
 	v.names("sources", len(c.Sources), func(i int) string { return c.Sources[i].Name })
 	v.names("resources", len(c.Resources), func(i int) string { return c.Resources[i].Name })
@@ -84,6 +81,15 @@ func (v *validator) validate() {
 	for i := range c.Destinations {
 		v.destination(keyPath{{key: "destinations"}}.index(i), &c.Destinations[i], types, unemitted)
 	}
+}
+
+// local checks the state: block and the http: block, all that
+// ParseLocal reads.
+func (v *validator) local() {
+	if v.c.State.Path == "" {
+		v.c.State.Path = DefaultStatePath
+	}
+	v.httpBlock(keyPath{{key: "http"}})
 }
 
 // names checks the names of the items of a top-level list.
