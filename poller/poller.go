@@ -53,6 +53,9 @@ type Poller struct {
 	log     *slog.Logger
 	after   func(int) error
 	metrics *Metrics
+	// retired is set by Metrics.Forget, under its lock: the poller's
+	// cycles record no metrics any more.
+	retired bool
 }
 
 // New returns the Poller of res, which polls src and records in store.
