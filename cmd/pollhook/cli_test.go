@@ -295,3 +295,26 @@ func TestPlural(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckListsTheEventsThatCanHappen: a resource emits deletes only
+// with deletes: snapshot, and check lists what each can emit.
+func TestCheckListsTheEventsThatCanHappen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	snapshot := writeConfig(t, dir, "https://api.example.com", "")
+	out, errOut, code := runCLI(t, "check", "-c", snapshot)
+	if code != 0 || !strings.Contains(out, "events thing.created,thing.updated,thing.deleted ") {
+		t.Errorf("check of a snapshot resource: exit %d, %q\n%s", code, errOut, out)
+	}
+	none := filepath.Join(dir, "none.yaml")
+	b, _ := os.ReadFile(snapshot)
+	os.WriteFile(none, []byte(strings.Replace(string(b), "deletes: snapshot", "deletes: none", 1)), 0o600)
+	out, errOut, code = runCLI(t, "check", "-c", none)
+	if code != 0 || !strings.Contains(out, "events thing.created,thing.updated ") {
+		t.Errorf("check of a deletes: none resource: exit %d, %q\n%s", code, errOut, out)
+	}
+	os.WriteFile(none, []byte(strings.Replace(string(b), "deletes: snapshot", "deletes: none", 1)+"destinations:\n  - { name: app, url: stdout, events: [\"thing.deleted\"] }\n"), 0o600)
+	if _, errOut, code := runCLI(t, "check", "-c", none); code != 2 || !strings.Contains(errOut, `"thing.deleted" matches no event`) || !strings.Contains(errOut, "deletes: snapshot") {
+		t.Errorf("check of a destination of deletes only: exit %d, %q", code, errOut)
+	}
+}
