@@ -83,8 +83,8 @@ func TestBadConfigs(t *testing.T) {
 		}},
 		// A tab in the indentation is reported at its own line (yaml.v3
 		// names the line above), and says what to do.
-		{"tab_indent.bad.yaml", []string{
-			"tab_indent.bad.yaml:6: invalid YAML: a tab in the indentation (column 1); indent with spaces",
+		{"tab_in_item.bad.yaml", []string{
+			"tab_in_item.bad.yaml:6: invalid YAML: a tab in the indentation (column 1); indent with spaces",
 		}},
 		{"tab_after_spaces.bad.yaml", []string{
 			"tab_after_spaces.bad.yaml:7: invalid YAML: a tab in the indentation (column 3); indent with spaces",
