@@ -280,34 +280,19 @@ func TestRunMetricsFollowTheStoreAndReloads(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "pollhook.yaml")
+	resource := func(name, object string) string {
+		return fmt.Sprintf("  - name: %s\n    object: %s\n    url: /items\n    items: .items\n"+
+			"    dates: { updated_field: updated, updated_format: rfc3339 }\n    schedule: 1s\n    start: beginning\n", name, object)
+	}
 	write := func(widgets bool) {
-		y := fmt.Sprintf(`state: { path: %s }
-http: { listen: %s }
-sources:
-  - { name: api, base_url: %s, retry: { attempts: 1 } }
-resources:
-  - name: things
-    object: thing
-    url: /items
-    items: .items
-    dates: { updated_field: updated, updated_format: rfc3339 }
-    schedule: 1s
-    start: beginning
-destinations:
-  - { name: keep, url: %s }
-`, filepath.Join(dir, "state.db"), addr, up.URL, ok.URL)
+		resources := resource("things", "thing")
+		destinations := fmt.Sprintf("  - { name: keep, url: %s }\n", ok.URL)
 		if widgets {
-			y = strings.Replace(y, "destinations:\n", `  - name: widgets
-    object: widget
-    url: /items
-    items: .items
-    dates: { updated_field: updated, updated_format: rfc3339 }
-    schedule: 1s
-    start: beginning
-destinations:
-  - { name: gone, url: `+gone.URL+` }
-`, 1)
+			resources += resource("widgets", "widget")
+			destinations += fmt.Sprintf("  - { name: gone, url: %s }\n", gone.URL)
 		}
+		y := fmt.Sprintf("state: { path: %s }\nhttp: { listen: %s }\nsources:\n  - { name: api, base_url: %s, retry: { attempts: 1 } }\n"+
+			"resources:\n%sdestinations:\n%s", filepath.Join(dir, "state.db"), addr, up.URL, resources, destinations)
 		if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
