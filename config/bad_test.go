@@ -108,6 +108,17 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_indentation.bad.yaml", []string{
 			"bad_indentation.bad.yaml:7: invalid YAML: did not find expected '-' indicator",
 		}},
+		// A tab in the indentation is reported at its own line (yaml.v3
+		// names the line above), and says what to do.
+		{"tab_in_item.bad.yaml", []string{
+			"tab_in_item.bad.yaml:6: invalid YAML: a tab in the indentation (column 1); indent with spaces",
+		}},
+		{"tab_after_spaces.bad.yaml", []string{
+			"tab_after_spaces.bad.yaml:7: invalid YAML: a tab in the indentation (column 3); indent with spaces",
+		}},
+		{"tab_starts_item.bad.yaml", []string{
+			"tab_starts_item.bad.yaml:5: invalid YAML: a tab in the indentation (column 1); indent with spaces",
+		}},
 		{"bad_jq.bad.yaml", []string{
 			`bad_jq.bad.yaml:10: resources[contacts].items: invalid jq expression: unexpected EOF (got ".data[")`,
 		}},
@@ -155,6 +166,14 @@ func TestBadConfigs(t *testing.T) {
 		{"delete_guard_range.bad.yaml", []string{
 			"delete_guard_range.bad.yaml:11: resources[contacts].delete_guard: want a share of known ids",
 		}},
+		// deletes: none emits no deletes: asking only for them is an
+		// error, as any glob that matches nothing is.
+		{"deletes_not_detected.bad.yaml", []string{
+			`deletes_not_detected.bad.yaml:18: destinations[contacts-gone].events[1]: "contact.deleted" matches no event of the configured resources (they produce contact.created, contact.updated, deal.created, deal.updated, deal.deleted); a delete is detected only with deletes: snapshot on the resource`,
+		}},
+		{"only_deletes_none.bad.yaml", []string{
+			`only_deletes_none.bad.yaml:12: destinations[deletes-only].events[0]: "*.deleted" matches no event of the configured resources (they produce contact.created, contact.updated); a delete is detected only with deletes: snapshot on the resource`,
+		}},
 		{"duplicate_destination.bad.yaml", []string{
 			`duplicate_destination.bad.yaml:13: destinations[app].name: name "app" is already used by destinations[0] at line 11`,
 		}},
@@ -177,7 +196,7 @@ func TestBadConfigs(t *testing.T) {
 			`epoch_with_format.bad.yaml:8: resources[contacts].url: ${epoch} takes no format (got "${epoch:ms}")`,
 		}},
 		{"events_match_nothing.bad.yaml", []string{
-			`events_match_nothing.bad.yaml:13: destinations[app].events[1]: "deal.*" matches no event of the configured resources (they produce contact.created, contact.updated, contact.deleted)`,
+			`events_match_nothing.bad.yaml:13: destinations[app].events[1]: "deal.*" matches no event of the configured resources (they produce contact.created, contact.updated)`,
 		}},
 		{"field_without_format.bad.yaml", []string{
 			"field_without_format.bad.yaml:10: resources[contacts].dates.created_format: created_field is set but created_format is",
@@ -189,7 +208,7 @@ func TestBadConfigs(t *testing.T) {
 			"format_without_field.bad.yaml:10: resources[contacts].dates.updated_field: updated_format is set but updated_field is",
 		}},
 		{"keap_events_match_nothing.bad.yaml", []string{
-			`keap_events_match_nothing.bad.yaml:14: destinations[app].events[0]: "contact.created" matches no event of the configured resources (they produce contact.add, contact.edit, contact.delete)`,
+			`keap_events_match_nothing.bad.yaml:14: destinations[app].events[0]: "contact.created" matches no event of the configured resources (they produce contact.add, contact.edit)`,
 		}},
 		{"missing_env.bad.yaml", []string{
 			"missing_env.bad.yaml:4: sources[keap].auth.token: environment variable NOPE_TOKEN is not set (write ${NOPE_TOKEN:-default} for a default)",

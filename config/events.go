@@ -24,9 +24,21 @@ func (r *Resource) EventType(verb string) string {
 }
 
 // EventTypes returns the types of the resource's created, updated and
-// deleted events, in that order.
+// deleted events, in that order: the names its events would have, whether
+// it can emit them or not (see PossibleEventTypes).
 func (r *Resource) EventTypes() []string {
 	return []string{r.EventType(VerbCreated), r.EventType(VerbUpdated), r.EventType(VerbDeleted)}
+}
+
+// PossibleEventTypes returns the types of the events the resource can
+// emit: created and updated, and deleted only with deletes: snapshot (no
+// other mode detects a delete).
+func (r *Resource) PossibleEventTypes() []string {
+	types := r.EventTypes()
+	if r.Deletes != DeletesSnapshot {
+		types = types[:2]
+	}
+	return types
 }
 
 // MatchEvent reports whether an event type (noun.verb) matches a glob:

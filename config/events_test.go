@@ -45,6 +45,24 @@ func TestEventTypes(t *testing.T) {
 	}
 }
 
+func TestPossibleEventTypes(t *testing.T) {
+	tests := []struct {
+		names, deletes string
+		want           []string
+	}{
+		{EventNamesPollhook, DeletesNone, []string{"contact.created", "contact.updated"}},
+		{EventNamesPollhook, DeletesSnapshot, []string{"contact.created", "contact.updated", "contact.deleted"}},
+		{EventNamesKeap, DeletesNone, []string{"contact.add", "contact.edit"}},
+		{EventNamesKeap, DeletesSnapshot, []string{"contact.add", "contact.edit", "contact.delete"}},
+	}
+	for _, tt := range tests {
+		r := &Resource{Object: "contact", EventNames: tt.names, Deletes: tt.deletes}
+		if got := r.PossibleEventTypes(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s, deletes %s: PossibleEventTypes() = %v, want %v", tt.names, tt.deletes, got, tt.want)
+		}
+	}
+}
+
 func TestLookups(t *testing.T) {
 	c := mustLoad(t, "features.good.yaml")
 	if c.Source("billing").Name != "billing" || c.Resource("invoices").Name != "invoices" || c.Destination("archive").Name != "archive" {

@@ -96,8 +96,17 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.File = file
 	v := &validator{d: d, c: c}
 	v.validate()
+	if errs := d.errors(file, c); errs != nil {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// errors returns the problems found as Errors ordered by line, their paths
+// rendered with the names of c's items; nil when there are none.
+func (d *decoder) errors(file string, c *Config) Errors {
 	if len(d.problems) == 0 {
-		return c, nil
+		return nil
 	}
 	sortProblems(d.problems)
 	out := make(Errors, len(d.problems))
@@ -107,7 +116,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if d.dropped > 0 {
 		out = append(out, &Error{File: file, Msg: fmt.Sprintf("and %d more errors", d.dropped)})
 	}
-	return nil, out
+	return out
 }
 
 // minimalConfig is shown when a file has no config at all.
@@ -191,6 +200,9 @@ func yamlError(file string, data []byte, err error) *Error {
 	line, _ := strconv.Atoi(m[1])
 	msg = m[2]
 	lines := strings.SplitAfter(string(data), "\n")
+	if e := tabError(file, lines, line, msg); e != nil {
+		return e
+	}
 	if parserError(msg) {
 		line = mistakeLine(lines, line, err.Error())
 	}
@@ -199,6 +211,27 @@ func yamlError(file string, data []byte, err error) *Error {
 		e.Msg += `; inside { } or [ ] a value holding ${…} must be quoted, as in { token: "${TOKEN}" }`
 	}
 	return e
+}
+
+// tabError reports a tab in the indentation at its own line, or returns
+// nil when msg is not about one. yaml.v3 reports "found a tab character
+// that violates indentation" at the line above the tab, and a tab that
+// starts a line as "found character that cannot start any token" at its
+// line; both are the first line from there whose indentation holds a tab.
+func tabError(file string, lines []string, reported int, msg string) *Error {
+	if !strings.Contains(msg, "tab character") && !strings.HasPrefix(msg, "found character that cannot start any token") {
+		return nil
+	}
+	for i := max(reported, 1) - 1; i < len(lines); i++ {
+		indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			return &Error{File: file, Line: i + 1, Msg: fmt.Sprintf("invalid YAML: a tab in the indentation (column %d); indent with spaces: YAML does not allow tabs there", col+1)}
+		}
+		if strings.HasPrefix(msg, "found character") {
+			break // that error is at its own line
+		}
+	}
+	return nil
 }
 
 // firstBadChar finds the first character YAML does not allow in a

@@ -41,8 +41,7 @@ func (v *validator) has(p keyPath, k string) bool { return v.d.has(p.field(k)) }
 
 func (v *validator) validate() {
 	c := v.c
-	v.state(keyPath{{key: "state"}})
-	v.httpBlock(keyPath{{key: "http"}})
+	v.local()
 
 	v.names("sources", len(c.Sources), func(i int) string { return c.Sources[i].Name })
 	v.names("resources", len(c.Resources), func(i int) string { return c.Resources[i].Name })
@@ -59,20 +58,37 @@ func (v *validator) validate() {
 	for i := range c.Resources {
 		v.resource(keyPath{{key: "resources"}}.index(i), &c.Resources[i])
 	}
-	var types []string
+	// The events a destination may ask for are those some resource can
+	// emit; a delete needs deletes: snapshot. unemitted are the deletes of
+	// the other resources, for the hint.
+	var types, unemitted []string
 	for _, r := range c.Resources {
-		if objectRE.MatchString(r.Object) {
-			for _, t := range r.EventTypes() {
+		if !objectRE.MatchString(r.Object) {
+			continue
+		}
+		for _, t := range r.EventTypes() {
+			switch {
+			case slices.Contains(r.PossibleEventTypes(), t):
 				if !slices.Contains(types, t) {
 					types = append(types, t)
 				}
+			case !slices.Contains(unemitted, t):
+				unemitted = append(unemitted, t)
 			}
 		}
 	}
+	unemitted = slices.DeleteFunc(unemitted, func(t string) bool { return slices.Contains(types, t) })
 	for i := range c.Destinations {
-		v.destination(keyPath{{key: "destinations"}}.index(i), &c.Destinations[i], types)
+		v.destination(keyPath{{key: "destinations"}}.index(i), &c.Destinations[i], types, unemitted)
 	}
 	v.sharedStreams(types)
+}
+
+// local checks the state: block and the http: block, all that
+// ParseLocal reads.
+func (v *validator) local() {
+	v.state(keyPath{{key: "state"}})
+	v.httpBlock(keyPath{{key: "http"}})
 }
 
 // names checks the names of the items of a top-level list.
@@ -530,7 +546,10 @@ var (
 // MaxBatchEvents is the most events a destination may get in one request.
 const MaxBatchEvents = 1000
 
-func (v *validator) destination(p keyPath, d *Destination, types []string) {
+// destination checks d; types are the events the resources can emit, and
+// unemitted those they name but cannot emit (deletes without deletes:
+// snapshot).
+func (v *validator) destination(p keyPath, d *Destination, types, unemitted []string) {
 	v.destinationURL(p.field("url"), d.URL)
 	if IsNATSURL(d.URL) {
 		v.natsDestination(p, d)
@@ -562,7 +581,11 @@ func (v *validator) destination(p keyPath, d *Destination, types []string) {
 			if len(shown) > 9 {
 				shown = append(shown[:9:9], "…")
 			}
-			v.errf(gp, "%q matches no event of the configured resources (they produce %s)", g, strings.Join(shown, ", "))
+			hint := ""
+			if slices.ContainsFunc(unemitted, func(t string) bool { return MatchEvent(g, t) }) {
+				hint = "; a delete is detected only with deletes: snapshot on the resource"
+			}
+			v.errf(gp, "%q matches no event of the configured resources (they produce %s)%s", g, strings.Join(shown, ", "), hint)
 		}
 	}
 	if !slices.Contains(formats, d.Format) {

@@ -62,6 +62,7 @@ var requiredEnv = map[string]map[string]string{
 // optionalEnv are variables an example names but has a default for.
 var optionalEnv = map[string][]string{
 	"generic-snapshot.yaml": {"INVENTORY_API_URL"},
+	"github-issues.yaml":    {"GITHUB_API_URL"},
 }
 
 func exampleFiles(t *testing.T) []string {

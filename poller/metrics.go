@@ -1,12 +1,18 @@
 package poller
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metrics are the poller's Prometheus metrics. A nil *Metrics records
 // nothing. Safe for concurrent use.
 type Metrics struct {
+	// mu orders Observe and Forget, so that no cycle records a series
+	// after it was forgotten.
+	mu sync.Mutex
+
 	polls       *prometheus.CounterVec
 	records     *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
@@ -63,6 +69,11 @@ func (m *Metrics) Observe(p *Poller, res CycleResult, err error) {
 	if m == nil {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.retired {
+		return
+	}
 	r := p.Resource()
 	m.records.WithLabelValues(r.Name).Add(float64(res.Records))
 	m.skipped.WithLabelValues(r.Name).Add(float64(res.Skipped))
@@ -80,4 +91,23 @@ func (m *Metrics) Observe(p *Poller, res CycleResult, err error) {
 	m.polls.WithLabelValues(r.Name, "ok").Inc()
 	m.heldBack.WithLabelValues(r.Name).Set(float64(res.HeldBack))
 	m.lastSuccess.WithLabelValues(r.Name).Set(float64(p.now().Unix()))
+}
+
+// Forget removes the series of p's resource, which is taken out of the
+// configuration: its last cycle, if one is still running, records
+// nothing. A poller made for the resource later (put back in the
+// configuration) records as new.
+func (m *Metrics) Forget(p *Poller) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p.retired = true
+	l := prometheus.Labels{"resource": p.Resource().Name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.polls, m.records, m.skipped, m.future, m.events, m.heldBack, m.lastSuccess, m.duration,
+	} {
+		v.DeletePartialMatch(l)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
@@ -56,6 +58,9 @@ type Poller struct {
 	log     *slog.Logger
 	after   func(int) error
 	metrics *Metrics
+	// retired is set by Metrics.Forget, under its lock: the poller's
+	// cycles record no metrics any more.
+	retired bool
 }
 
 // New returns the Poller of res, which polls src and records in store.
@@ -98,8 +103,10 @@ type CycleResult struct {
 	Silent  bool
 	Pages   int
 	Records int
-	// Skipped counts records reported and skipped (no id, bad date).
-	Skipped int
+	// Skipped counts records reported and skipped (no id, bad date);
+	// FirstSkips are the first of them (up to MaxFirstSkips), with why.
+	Skipped    int
+	FirstSkips []Skip
 	// Future counts records whose updated date is after the cycle began.
 	Future   int
 	Created  int
@@ -111,12 +118,34 @@ type CycleResult struct {
 	Duration  time.Duration
 }
 
+// SkippedAllError fails a first cycle (start: now) that skipped every
+// record it read: it could record nothing of what exists.
+type SkippedAllError struct {
+	// Skipped is how many records were skipped; First, the first of them.
+	Skipped int
+	First   []Skip
+}
+
+func (e *SkippedAllError) Error() string {
+	var reasons []string
+	for _, s := range e.First {
+		if !slices.Contains(reasons, s.Reason) {
+			reasons = append(reasons, s.Reason)
+		}
+	}
+	return fmt.Sprintf("the first cycle skipped every record it read (%d: %s), so it recorded nothing; it does not count, "+
+		"and the next cycle is the first again: check id_field and dates against a record of the API", e.Skipped, strings.Join(reasons, "; "))
+}
+
 // Events is the number of events the cycle wrote.
 func (r CycleResult) Events() int64 { return int64(r.Created+r.Updated) + r.Deleted }
 
 // maxSkipLogs is how many skipped records a cycle logs one by one; the
 // rest are counted in one line at its end.
 const maxSkipLogs = 10
+
+// MaxFirstSkips is how many skipped records a CycleResult names.
+const MaxFirstSkips = 3
 
 // Cycle fetches every page once, commits each page's record versions and
 // events in one transaction, and, when every page was fetched, commits the
@@ -182,6 +211,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 			if res.Skipped < maxSkipLogs {
 				p.log.Warn("record skipped", "page", pg.Number, "index", s.Index, "object_id", s.ID, "reason", s.Reason)
 			}
+			if len(res.FirstSkips) < MaxFirstSkips {
+				res.FirstSkips = append(res.FirstSkips, s)
+			}
 			res.Skipped++
 			if s.ID != "" {
 				touch = append(touch, s.ID)
@@ -229,6 +261,16 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 				"latest", watermark, "api_date", apiStart)
 		}
 		watermark = apiStart
+	}
+	if d.silent && res.Records == 0 && res.Skipped > 0 {
+		// A first cycle records what exists, so that only later changes
+		// are reported. One that could use none of the records it read
+		// (a misspelt id_field, a date format that does not fit) records
+		// nothing, and does not count: the next cycle, once the config is
+		// fixed, is the first again, not one that reports every record
+		// as new.
+		res.Duration = p.now().Sub(start)
+		return res, fmt.Errorf("poll %s: %w", p.res.Name, &SkippedAllError{Skipped: res.Skipped, First: res.FirstSkips})
 	}
 	res.Future = future
 	if future > 0 {

@@ -515,3 +515,42 @@ func TestCycleFutureDateDoesNotBlindTheResource(t *testing.T) {
 		t.Fatalf("after the future date: %v, want contact.created:3", got)
 	}
 }
+
+// TestCycleFirstCycleThatSkipsEverything: a misspelt id_field skips every
+// record. The result counts them and names the first few, with why; as
+// the first cycle of start: now it recorded nothing, so it fails and does
+// not count: once id_field is fixed, the next cycle is the (silent) first,
+// not one that reports every record as created. A later cycle that skips
+// everything completes, as a cycle with skips does.
+func TestCycleFirstCycleThatSkipsEverything(t *testing.T) {
+	r := newRig(t, "")
+	r.res.IDField = "idd"
+	for i := 1; i <= 5; i++ {
+		r.up.put(i, "x", t0, t0.Add(time.Duration(i)*time.Second))
+	}
+	res, evs, err := r.cycle(nil)
+	var all *SkippedAllError
+	if !errors.As(err, &all) || all.Skipped != res.Skipped || !strings.Contains(err.Error(), `(`+strconv.Itoa(res.Skipped)+`: no id at "idd")`) {
+		t.Fatalf("first cycle with a misspelt id_field: %v; want a SkippedAllError naming why", err)
+	}
+	if res.Records != 0 || res.Skipped < 5 || len(evs) != 0 {
+		t.Fatalf("cycle with a misspelt id_field: %+v, events %v; want no records, every one skipped", res, kinds(evs))
+	}
+	if len(res.FirstSkips) != MaxFirstSkips {
+		t.Fatalf("FirstSkips = %+v, want the first %d", res.FirstSkips, MaxFirstSkips)
+	}
+	for _, s := range res.FirstSkips {
+		if s.Reason != `no id at "idd"` {
+			t.Errorf("skip %+v: want the reason no id at \"idd\"", s)
+		}
+	}
+
+	r.res.IDField = "id"
+	if res, evs := r.mustCycle(); !res.Silent || len(evs) != 0 || res.Records != 5 {
+		t.Fatalf("the cycle after the fix: %+v, events %v; want the silent first cycle, recording 5 records", res, kinds(evs))
+	}
+	r.res.IDField = "idd"
+	if res, evs := r.mustCycle(); res.Silent || res.Records != 0 || len(evs) != 0 {
+		t.Fatalf("a later cycle that skips everything: %+v, events %v; want it to complete, with nothing", res, kinds(evs))
+	}
+}

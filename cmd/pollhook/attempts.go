@@ -12,10 +12,12 @@ func init() {
 	register(&command{
 		name:    "attempts",
 		summary: "list the delivery log: every attempt with status, latency and error",
-		usage: `Usage: pollhook attempts [-c FILE] [--destination D] [--event ID] [--limit N] [--json]
+		usage: `Usage: pollhook attempts [-c FILE | --state FILE] [--destination D] [--event ID] [--limit N] [--json]
 
 Lists delivery attempts, newest first: when, the HTTP status (or none),
-the latency, the error and the start of the response body.
+the latency, the error and (with --json) the start of the response body.
+
+It reads only the state file (see "pollhook help events").
 
 Examples:
   pollhook attempts --destination my-app
@@ -39,19 +41,19 @@ type attemptRow struct {
 func runAttempts(ctx context.Context, e *env, args []string) error {
 	c := commands["attempts"]
 	fs := c.flags(e)
-	path := configFlag(fs)
-	dest := fs.String("destination", "", "only this destination")
-	event := fs.String("event", "", "only this event id")
-	limit := fs.Int("limit", 100, "at most this many")
-	asJSON := fs.Bool("json", false, "JSON lines")
-	if err := c.parse(fs, args, 0); err != nil {
+	src := stateFlags(fs)
+	dest := fs.String("destination", "", "only the attempts to destination `D`")
+	event := fs.String("event", "", "only the attempts of the event `ID`")
+	limit := fs.Int("limit", cursor.DefaultListLimit, "the newest `N`")
+	asJSON := fs.Bool("json", false, "one JSON line per attempt")
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	store, done, err := openConfigured(ctx, *path)
+	store, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer store.Close()
 	as, err := store.Attempts(ctx, cursor.AttemptFilter{Destination: *dest, EventID: *event, Limit: *limit})
 	if err != nil {
 		return err

@@ -19,7 +19,8 @@ func init() {
 		usage: `Usage: pollhook check [-c FILE]
 
 Validates FILE (default pollhook.yaml, or $POLLHOOK_CONFIG) and prints its
-sources, resources with their schedule and next run, and destinations.
+sources, resources with the events they can emit (a delete only with
+deletes: snapshot), their schedule and next run, and destinations.
 Secrets are shown as <secret>. Every error found is printed, each with its
 file, line and key; the exit code is then 2.
 
@@ -34,7 +35,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	c := commands["check"]
 	fs := c.flags(e)
 	path := configFlag(fs)
-	if err := c.parse(fs, args, 0); err != nil {
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
@@ -76,7 +77,7 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 			pag += fmt.Sprintf(" (limit %d)", r.Pagination.Limit)
 		}
 		fmt.Fprintf(w, "  %s\tsource %s\tevents %s\tschedule %s\tnext run %s\tpagination %s\tdeletes %s\tstart %s\n",
-			r.Name, r.Source, strings.Join(r.EventTypes(), ","), r.Schedule.Spec,
+			r.Name, r.Source, strings.Join(r.PossibleEventTypes(), ","), r.Schedule.Spec,
 			r.Schedule.Next(now).UTC().Format(time.RFC3339), pag, r.Deletes, r.Start)
 	}
 	fmt.Fprintf(w, "\ndestinations (%d)\n", len(cfg.Destinations))

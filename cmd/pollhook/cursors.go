@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -11,8 +12,8 @@ func init() {
 	register(&command{
 		name:    "cursors",
 		summary: "show each resource's watermark, or reset one",
-		usage: `Usage: pollhook cursors [-c FILE] [--json]
-       pollhook cursors reset RESOURCE [-c FILE] [--to TIME]
+		usage: `Usage: pollhook cursors [-c FILE | --state FILE] [--json]
+       pollhook cursors reset RESOURCE [-c FILE | --state FILE] [--to TIME]
 
 Without a subcommand, lists each resource the state file knows: its
 watermark, cycles begun and completed, when the last one completed, how many
@@ -22,6 +23,8 @@ reset moves RESOURCE's watermark to TIME (RFC 3339), or forgets it when
 --to is not given, so the next cycle asks the upstream for everything again.
 The records the store knows are kept, so a re-read yields no duplicate
 events: only what changed is reported.
+
+Both read only the state file (see "pollhook help events").
 
 Examples:
   pollhook cursors
@@ -43,20 +46,26 @@ type cursorRow struct {
 
 func runCursors(ctx context.Context, e *env, args []string) error {
 	c := commands["cursors"]
-	if len(args) > 0 && args[0] == "reset" {
-		return runCursorsReset(ctx, e, c, args[1:])
-	}
 	fs := c.flags(e)
-	path := configFlag(fs)
-	asJSON := fs.Bool("json", false, "JSON lines")
-	if err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	store, done, err := openConfigured(ctx, *path)
+	src := stateFlags(fs)
+	asJSON := fs.Bool("json", false, "one JSON line per resource")
+	to := fs.String("to", "", "reset: the new watermark, an RFC 3339 `TIME`; without it the watermark is forgotten")
+	pos, err := c.parse(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	defer done()
+	name, reset, err := c.subcommand(fs, pos, "reset", "resource", []string{"json"}, []string{"to"})
+	if err != nil {
+		return err
+	}
+	if reset {
+		return runCursorsReset(ctx, e, src, name, *to)
+	}
+	store, err := src.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	states, err := store.Resources(ctx)
 	if err != nil {
 		return err
@@ -74,43 +83,30 @@ func runCursors(ctx context.Context, e *env, args []string) error {
 	return table(e.stdout, []string{"RESOURCE", "WATERMARK", "CYCLES", "COMPLETED", "LAST_COMPLETE", "KNOWN", "HELD_DELETES"}, rows)
 }
 
-func runCursorsReset(ctx context.Context, e *env, c *command, args []string) error {
-	// The resource name may come before or after the flags.
-	var name string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		name, args = args[0], args[1:]
-	}
-	fs := c.flags(e)
-	path := configFlag(fs)
-	to := fs.String("to", "", "the new watermark (RFC 3339); empty forgets it")
-	if err := c.parse(fs, args, 1); err != nil {
-		return err
-	}
-	if name == "" {
-		name = fs.Arg(0)
-	}
-	if name == "" {
-		return &usageError{"cursors reset: name the resource to reset"}
-	}
+func runCursorsReset(ctx context.Context, e *env, src *stateSource, name, to string) error {
 	var wm time.Time
-	if *to != "" {
+	if to != "" {
 		var err error
-		if wm, err = time.Parse(time.RFC3339Nano, *to); err != nil {
-			return &usageError{fmt.Sprintf("cursors reset: --to %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", *to)}
+		if wm, err = time.Parse(time.RFC3339Nano, to); err != nil {
+			return &usageError{fmt.Sprintf("cursors reset: --to %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", to)}
 		}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	if cfg.Resource(name) == nil {
-		return &usageError{fmt.Sprintf("cursors reset: no resource %q in %s", name, cfg.File)}
-	}
-	store, err := openState(ctx, cfg.State)
+	store, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	states, err := store.Resources(ctx)
+	if err != nil {
+		return err
+	}
+	known := make([]string, len(states))
+	for i, s := range states {
+		known[i] = s.Resource
+	}
+	if !slices.Contains(known, name) {
+		return &usageError{fmt.Sprintf("cursors reset: the state file %s has no resource %q (it has: %s)", store.Location(), name, orNone(known))}
+	}
 	if err := store.ResetResource(ctx, name, wm); err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ Starts, all in this process and on loopback only:
     signature and prints it as one line.
 Runs until Ctrl-C (or for --duration), then prints a summary.
 
-  --keep   keep the temporary state file and print its path
+  --keep   keep the temporary state file, and print how to browse it
+           (pollhook events --state FILE)
 
 Example:
   go run ./cmd/pollhook demo --duration 30s
@@ -52,12 +53,12 @@ Example:
 func runDemo(ctx context.Context, e *env, args []string) error {
 	c := commands["demo"]
 	fs := c.flags(e)
-	duration := fs.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
-	poll := fs.Duration("poll", 2*time.Second, "how often pollhook polls the CRM")
-	mutate := fs.Duration("mutate", time.Second, "how often the CRM changes")
-	keep := fs.Bool("keep", false, "keep the state file")
-	seed := fs.Int64("seed", 0, "seed of the CRM's changes, for a repeatable run (0 = random)")
-	if err := c.parse(fs, args, 0); err != nil {
+	duration := fs.Duration("duration", 0, "stop after `D` (0 = at Ctrl-C)")
+	poll := fs.Duration("poll", 2*time.Second, "how often pollhook polls the CRM: every `D`")
+	mutate := fs.Duration("mutate", time.Second, "how often the CRM changes: every `D`")
+	keep := fs.Bool("keep", false, "keep the state file, and say how to browse it")
+	seed := fs.Int64("seed", 0, "the seed `N` of the CRM's changes, for a repeatable run (0 = random)")
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *poll < time.Second {
@@ -143,10 +144,12 @@ The first poll records what exists; changes after it arrive below. Ctrl-C to sto
 	}
 	rcv.summary(e.stdout, polls, len(crm.Log()))
 	if *keep {
-		fmt.Fprintf(e.stdout, "state kept in %s (try: pollhook events -c with state.path set to it)\n", cfg.State.Path)
+		fmt.Fprintf(e.stdout, "state kept in %s; browse it with\n"+
+			"  pollhook events --state %s\n"+
+			"  (deliveries, attempts, cursors and destinations take --state too)\n", cfg.State.Path, cfg.State.Path)
 	}
 	if rcv.bad > 0 {
-		return fmt.Errorf("demo: %d deliveries failed signature verification", rcv.bad)
+		return fmt.Errorf("demo: %s failed signature verification", plural(rcv.bad, "delivery", "deliveries"))
 	}
 	return nil
 }
@@ -293,8 +296,9 @@ func (d *demoReceiver) summary(w io.Writer, polls, changes int) {
 	sort.Strings(types)
 	sig := "all signatures valid"
 	if d.bad > 0 {
-		sig = fmt.Sprintf("%d INVALID signatures", d.bad)
+		sig = plural(d.bad, "INVALID signature", "INVALID signatures")
 	}
-	fmt.Fprintf(w, "\nsummary: %d polls, %d changes made in the CRM, %d events delivered (%s), %d redeliveries; %s\n",
-		polls, changes, total, strings.Join(types, ", "), d.redeliveries, sig)
+	fmt.Fprintf(w, "\nsummary: %s, %s made in the CRM, %s delivered (%s), %s; %s\n",
+		plural(polls, "poll", "polls"), plural(changes, "change", "changes"), plural(total, "event", "events"),
+		strings.Join(types, ", "), plural(d.redeliveries, "redelivery", "redeliveries"), sig)
 }

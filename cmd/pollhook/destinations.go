@@ -7,19 +7,24 @@ import (
 	"strconv"
 
 	"github.com/pollhook/pollhook/cursor"
-	"github.com/pollhook/pollhook/internal/redact"
 )
 
 func init() {
 	register(&command{
 		name:    "destinations",
 		summary: "list destinations with their backlog, or re-enable one",
-		usage: `Usage: pollhook destinations [-c FILE] [--json]
-       pollhook destinations enable NAME [-c FILE]
+		usage: `Usage: pollhook destinations [-c FILE | --state FILE] [--json]
+       pollhook destinations enable NAME [-c FILE | --state FILE]
 
-Lists the configured destinations with their pending and dead deliveries,
-the oldest pending one, and whether a 410 Gone disabled them. A disabled
-destination keeps its deliveries pending; enable sends them again.
+Lists the destinations the state file delivers to — those of the config
+and the REST Hooks subscribers, as of the last run — with their pending
+and dead deliveries, the oldest pending one, and whether a 410 Gone
+disabled them. A disabled destination keeps its deliveries pending; enable
+sends them again (with the next delivery pass of "pollhook run" or
+"pollhook once").
+
+Both read only the state file (see "pollhook help events"); "pollhook
+check" shows where each destination of the config delivers.
 
 Examples:
   pollhook destinations
@@ -31,7 +36,6 @@ Examples:
 
 type destinationRow struct {
 	Name           string `json:"name"`
-	URL            string `json:"url"`
 	Pending        int64  `json:"pending"`
 	Dead           int64  `json:"dead"`
 	OldestPending  string `json:"oldest_pending,omitempty"`
@@ -41,63 +45,37 @@ type destinationRow struct {
 
 func runDestinations(ctx context.Context, e *env, args []string) error {
 	c := commands["destinations"]
-	enable := len(args) > 0 && args[0] == "enable"
-	var name string
-	if enable {
-		args = args[1:]
-		if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-			name, args = args[0], args[1:]
-		}
-	}
 	fs := c.flags(e)
-	path := configFlag(fs)
-	asJSON := fs.Bool("json", false, "JSON lines")
-	if err := c.parse(fs, args, 1); err != nil {
-		return err
-	}
-	if name == "" {
-		name = fs.Arg(0)
-	}
-	cfg, err := loadConfig(*path)
+	src := stateFlags(fs)
+	asJSON := fs.Bool("json", false, "one JSON line per destination")
+	pos, err := c.parse(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	store, err := openState(ctx, cfg.State)
+	name, enable, err := c.subcommand(fs, pos, "enable", "destination", []string{"json"}, nil)
+	if err != nil {
+		return err
+	}
+	if enable {
+		return runDestinationsEnable(ctx, e, src, name)
+	}
+	store, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if enable {
-		if name == "" {
-			return &usageError{"destinations enable: name the destination"}
-		}
-		if cfg.Destination(name) == nil {
-			return &usageError{fmt.Sprintf("destinations enable: no destination %q in %s", name, cfg.File)}
-		}
-		err := store.EnableDestination(ctx, name)
-		if errors.Is(err, cursor.ErrUnknownDestination) {
-			fmt.Fprintf(e.stdout, "%s has not delivered anything yet: nothing to enable\n", name)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s enabled: its pending deliveries go out with the next delivery pass\n", name)
-		return nil
+	dests, err := store.Destinations(ctx)
+	if err != nil {
+		return err
 	}
-	var out []destinationRow
-	var rows [][]string
-	for _, d := range cfg.Destinations {
+	out := make([]destinationRow, 0, len(dests))
+	rows := make([][]string, 0, len(dests))
+	for _, d := range dests {
 		b, err := store.Backlog(ctx, d.Name)
 		if err != nil {
 			return err
 		}
-		st, err := store.Destination(ctx, d.Name)
-		if err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
-			return err
-		}
-		row := destinationRow{Name: d.Name, URL: redact.URL(d.URL), Pending: b.Pending, Dead: b.Dead,
-			Disabled: st.Disabled(), DisabledReason: st.DisabledReason}
+		row := destinationRow{Name: d.Name, Pending: b.Pending, Dead: b.Dead, Disabled: d.Disabled(), DisabledReason: d.DisabledReason}
 		if !b.OldestPending.IsZero() {
 			row.OldestPending = fmtTime(b.OldestPending)
 		}
@@ -106,10 +84,27 @@ func runDestinations(ctx context.Context, e *env, args []string) error {
 		if row.Disabled {
 			state = "DISABLED: " + oneLine(row.DisabledReason, 50)
 		}
-		rows = append(rows, []string{d.Name, row.URL, strconv.FormatInt(b.Pending, 10), strconv.FormatInt(b.Dead, 10), fmtTime(b.OldestPending), state})
+		rows = append(rows, []string{d.Name, strconv.FormatInt(b.Pending, 10), strconv.FormatInt(b.Dead, 10), fmtTime(b.OldestPending), state})
 	}
 	if *asJSON {
 		return jsonLines(e.stdout, out)
 	}
-	return table(e.stdout, []string{"NAME", "URL", "PENDING", "DEAD", "OLDEST_PENDING", "STATE"}, rows)
+	return table(e.stdout, []string{"NAME", "PENDING", "DEAD", "OLDEST_PENDING", "STATE"}, rows)
+}
+
+func runDestinationsEnable(ctx context.Context, e *env, src *stateSource, name string) error {
+	store, err := src.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	err = store.EnableDestination(ctx, name)
+	if errors.Is(err, cursor.ErrUnknownDestination) {
+		return &usageError{fmt.Sprintf("destinations enable: the state file %s has no destination %q (pollhook destinations lists them)", store.Location(), name)}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s enabled: its pending deliveries go out with the next delivery pass\n", name)
+	return nil
 }

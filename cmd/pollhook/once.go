@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,14 +26,17 @@ func init() {
 	register(&command{
 		name:    "once",
 		summary: "run one poll cycle of each resource and print the new events",
-		usage: `Usage: pollhook once [-c FILE] [--resource NAME] [--dry-run] [--no-deliver]
+		usage: `Usage: pollhook once [-c FILE] [--resource NAME] [--dry-run] [--no-deliver] [--quiet]
 
 Runs one complete cycle of each resource (or only NAME): fetches every page,
 works out what was created, updated and deleted since the last cycle, and
 records it in the state file. New events are written to the outbox and
 printed to stdout as JSON lines in the pollhook envelope; a summary per
-resource goes to stderr. A resource whose cycle fails is named with the
-reason, its cursor stays where it was, and the exit code is 1.
+resource goes to stderr, naming the first records skipped and why. A
+resource whose cycle fails is named with the reason, its cursor stays where
+it was, and the exit code is 1; so is a cycle that read records but had to
+skip every one of them (a misspelt id_field, a date format that does not
+fit), as nothing it read can ever be reported.
 
 Then, when the config has destinations, one delivery pass: every delivery
 due now is sent (new events, and retries whose time has come); what fails
@@ -40,13 +44,16 @@ stays pending for the next run. This makes "pollhook once" from cron a
 complete, if coarse, daemon. As in run, a destination the state file knows
 but the config no longer names is dropped with its pending deliveries.
 
-  --dry-run      run against a scratch copy of the state file: print what
-                 would be emitted, commit nothing, deliver nothing
-  --no-deliver   skip the delivery pass
+--dry-run runs against a scratch copy of the state file: it prints what
+would be emitted, and commits and delivers nothing. --quiet is for cron,
+which mails whatever a job prints: it prints no events, and only what needs
+a person — failures, a cycle that skipped every record, deletes held back
+by delete_guard, deliveries that died, destinations a 410 disabled.
 
 Examples:
   pollhook once -c pollhook.yaml
   pollhook once -c pollhook.yaml --resource contacts --dry-run | jq .type
+  pollhook once -c pollhook.yaml --quiet     # from cron
 `,
 		run: runOnce,
 	})
@@ -56,10 +63,11 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	c := commands["once"]
 	fs := c.flags(e)
 	path := configFlag(fs)
-	only := fs.String("resource", "", "poll only this resource")
-	dry := fs.Bool("dry-run", false, "commit nothing")
+	only := fs.String("resource", "", "poll only the resource `NAME`")
+	dry := fs.Bool("dry-run", false, "run against a scratch copy of the state file: commit nothing, deliver nothing")
 	noDeliver := fs.Bool("no-deliver", false, "skip the delivery pass")
-	if err := c.parse(fs, args, 0); err != nil {
+	quiet := fs.Bool("quiet", false, "print only what needs a person, and no events (for cron)")
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
@@ -82,7 +90,13 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	}
 	defer cleanup()
 
-	log := newLogger(e.stderr, "text", slog.LevelWarn)
+	level := slog.LevelWarn
+	if *quiet {
+		// Skipped records and the like are logged as warnings at every
+		// run; the summary says what needs a person.
+		level = slog.LevelError
+	}
+	log := newLogger(e.stderr, "text", level)
 	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
@@ -90,56 +104,70 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	deliver := !*dry && !*noDeliver
+	var skippedAll []error
 	res, err := rt.Once(ctx, runtime.OnceOptions{
 		Resources: resources,
 		// As run does: destinations removed from the config stop, and
 		// stop holding back the pruning of the outbox.
 		Deliver: deliver,
 		OnCycle: func(res poller.CycleResult, events []cursor.Event, err error) {
-			for _, ev := range events {
-				b, _ := json.Marshal(emit.NewEnvelope(ev))
-				out.Write(b)
-				out.WriteByte('\n')
+			if !*quiet {
+				for _, ev := range events {
+					b, _ := json.Marshal(emit.NewEnvelope(ev))
+					out.Write(b)
+					out.WriteByte('\n')
+				}
+				out.Flush()
 			}
-			out.Flush()
 			if err != nil {
 				fmt.Fprintf(e.stderr, "%s: failed: %s\n", res.Resource, err.Error())
 				return
 			}
-			fmt.Fprintln(e.stderr, summaryLine(res, *dry))
+			allSkipped := res.Records == 0 && res.Skipped > 0
+			if allSkipped {
+				skippedAll = append(skippedAll, fmt.Errorf("%s: every record read was skipped (%d): check id_field and dates against a record of the API", res.Resource, res.Skipped))
+			}
+			if !*quiet || allSkipped || res.HeldBack > 0 {
+				fmt.Fprintln(e.stderr, summaryLine(res, *dry))
+			}
 		},
 	})
 	if err != nil {
 		return err
 	}
-	for _, name := range resources {
-		if holder, ok := res.Elsewhere[name]; ok {
-			fmt.Fprintf(e.stderr, "%s: not polled: another pollhook process holds it (%s); it polls it, or it is still at work\n", name, holder)
+	if !*quiet {
+		for _, name := range resources {
+			if holder, ok := res.Elsewhere[name]; ok {
+				fmt.Fprintf(e.stderr, "%s: not polled: another pollhook process holds it (%s); it polls it, or it is still at work\n", name, holder)
+			}
 		}
 	}
-	failed := res.Failed
+	failed := append(res.Failed, skippedAll...)
 	if deliver && (len(cfg.Destinations) > 0 || res.Delivery.Requests > 0) {
-		fmt.Fprintln(e.stderr, deliverySummary(res.Delivery))
+		d := res.Delivery
+		if !*quiet || d.Dead > 0 || d.Disabled > 0 {
+			fmt.Fprintln(e.stderr, deliverySummary(d))
+		}
 		if res.DeliveryErr != nil {
 			failed = append(failed, fmt.Errorf("deliver: %w", res.DeliveryErr))
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d failures: %w", len(failed), errors.Join(failed...))
+		return fmt.Errorf("%s: %w", plural(len(failed), "failure", "failures"), errors.Join(failed...))
 	}
 	return nil
 }
 
 func deliverySummary(r emit.StepResult) string {
-	s := fmt.Sprintf("delivery: %d delivered in %d requests, %d failed, %d dead", r.Delivered, r.Requests, r.Failed, r.Dead)
+	s := fmt.Sprintf("delivery: %d delivered in %s, %d failed, %d dead", r.Delivered, plural(r.Requests, "request", "requests"), r.Failed, r.Dead)
 	if !r.Next.IsZero() {
 		s += "; next due " + r.Next.UTC().Format(time.RFC3339)
 	}
 	if r.Disabled > 0 {
-		s += fmt.Sprintf("; %d destinations disabled by a 410 (pollhook destinations enable NAME)", r.Disabled)
+		s += fmt.Sprintf("; %s disabled by a 410 (pollhook destinations enable NAME)", plural(r.Disabled, "destination", "destinations"))
 	}
 	if r.Elsewhere > 0 {
-		s += fmt.Sprintf("; %d destinations delivered by another pollhook process", r.Elsewhere)
+		s += fmt.Sprintf("; %s delivered by another pollhook process", plural(r.Elsewhere, "destination", "destinations"))
 	}
 	return s
 }
@@ -150,22 +178,55 @@ func summaryLine(r poller.CycleResult, dry bool) string {
 		prefix += " (dry run)"
 	}
 	d := r.Duration.Round(time.Millisecond)
-	if r.Silent {
-		return fmt.Sprintf("%s first cycle recorded %d records in %d pages (%s); no events: start is now, so only later changes are reported",
-			prefix, r.Records, r.Pages, d)
+	var s string
+	switch {
+	case r.Records == 0 && r.Skipped > 0:
+		which := fmt.Sprintf("cycle %d", r.Cycle)
+		if r.Silent {
+			which = "first cycle"
+		}
+		s = fmt.Sprintf("%s %s: %s in %s, nothing recorded (%s): %s",
+			prefix, which, plural(r.Skipped, "record", "records"), plural(r.Pages, "page", "pages"), d, skipSummary(r))
+	case r.Silent:
+		s = fmt.Sprintf("%s first cycle recorded %s in %s (%s); no events: start is now, so only later changes are reported",
+			prefix, plural(r.Records, "record", "records"), plural(r.Pages, "page", "pages"), d)
+	default:
+		s = fmt.Sprintf("%s cycle %d: %s, %s, %d created, %d updated, %d deleted in %s",
+			prefix, r.Cycle, plural(r.Pages, "page", "pages"), plural(r.Records, "record", "records"), r.Created, r.Updated, r.Deleted, d)
 	}
-	s := fmt.Sprintf("%s cycle %d: %d pages, %d records, %d created, %d updated, %d deleted in %s",
-		prefix, r.Cycle, r.Pages, r.Records, r.Created, r.Updated, r.Deleted, d)
-	if r.Skipped > 0 {
-		s += fmt.Sprintf("; %d records skipped (see warnings)", r.Skipped)
+	if r.Skipped > 0 && r.Records > 0 {
+		s += "; " + skipSummary(r)
 	}
 	if r.HeldBack > 0 {
-		s += fmt.Sprintf("; %d deletes HELD BACK by delete_guard", r.HeldBack)
+		s += fmt.Sprintf("; %s HELD BACK by delete_guard", plural(r.HeldBack, "delete", "deletes"))
 	}
-	if !r.Watermark.IsZero() {
+	if !r.Silent && !r.Watermark.IsZero() {
 		s += "; watermark " + r.Watermark.UTC().Format(time.RFC3339Nano)
 	}
 	return s
+}
+
+// skipSummary says how many records a cycle skipped and why, from the
+// reasons of the first ones: `3 records skipped: no id at "idd"`.
+func skipSummary(r poller.CycleResult) string {
+	what := plural(r.Skipped, "record", "records") + " skipped"
+	if r.Records == 0 {
+		what = "every one skipped"
+	}
+	var reasons []string
+	for _, sk := range r.FirstSkips {
+		if !slices.Contains(reasons, sk.Reason) {
+			reasons = append(reasons, sk.Reason)
+		}
+	}
+	if len(reasons) == 0 {
+		return what
+	}
+	more := ""
+	if r.Skipped > len(r.FirstSkips) {
+		more = "; …"
+	}
+	return what + ": " + strings.Join(reasons, "; ") + more
 }
 
 // openStore opens the state, or for a dry run a scratch copy of it (of a

@@ -411,7 +411,7 @@ func TestOnceDropsRemovedDestination(t *testing.T) {
 		t.Fatalf("once --no-deliver dropped the destination: %v", err)
 	}
 	_, errOut, code = runCLI(t, "once", "-c", cfg)
-	if code != 0 || !strings.Contains(errOut, "destination removed is no longer in the config: its 1 pending deliveries are dropped") {
+	if code != 0 || !strings.Contains(errOut, "destination removed is no longer in the config: its 1 pending delivery is dropped") {
 		t.Fatalf("once after removing a destination: code %d, stderr %s", code, errOut)
 	}
 	if _, err := store.Destination(context.Background(), "removed"); !errors.Is(err, cursor.ErrUnknownDestination) {
@@ -420,5 +420,96 @@ func TestOnceDropsRemovedDestination(t *testing.T) {
 	b, err := store.Backlog(context.Background(), "kept")
 	if err != nil || b.Pending != 1 {
 		t.Errorf("the kept destination's backlog = %+v, %v; want its 1 pending delivery", b, err)
+	}
+}
+
+// TestOnceEverySkipFails: a cycle that reads records but can use none of
+// them (here a misspelt id_field) reported nothing, and never will: once
+// exits 1, and says why the records were skipped. A first cycle of that
+// kind does not count, so that fixing id_field does not report every
+// record as created.
+func TestOnceEverySkipFails(t *testing.T) {
+	t.Parallel()
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	dir := t.TempDir()
+	misspelt := writeConfig(t, dir, srv.URL, "    id_field: idd\n")
+	for _, args := range [][]string{{"once", "-c", misspelt}, {"once", "-c", misspelt, "--quiet"}} {
+		out, errOut, code := runCLI(t, args...)
+		if code != 1 || out != "" || !strings.Contains(errOut, `things: failed: poll things: the first cycle skipped every record it read (2: no id at "idd")`) {
+			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and why", args, code, out, errOut)
+		}
+	}
+	fixed := writeConfig(t, dir, srv.URL, "")
+	if out, errOut, code := runCLI(t, "once", "-c", fixed); code != 0 || out != "" || !strings.Contains(errOut, "things: first cycle recorded 2 records in 1 page") {
+		t.Fatalf("once after the fix: exit %d, stdout %q, stderr %q; want the first cycle, silent", code, out, errOut)
+	}
+	misspelt = writeConfig(t, dir, srv.URL, "    id_field: idd\n")
+	for _, args := range [][]string{{"once", "-c", misspelt}, {"once", "-c", misspelt, "--quiet"}} {
+		out, errOut, code := runCLI(t, args...)
+		if code != 1 || out != "" {
+			t.Errorf("%q: exit %d, stdout %q; want exit 1 and no events", args, code, out)
+		}
+		for _, want := range []string{
+			`: 2 records in 1 page, nothing recorded`,
+			`every one skipped: no id at "idd"`,
+			"pollhook: 1 failure: things: every record read was skipped (2): check id_field and dates",
+		} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%q: stderr lacks %q:\n%s", args, want, errOut)
+			}
+		}
+	}
+	// Some records skipped, not all: named, and no failure.
+	fixed = writeConfig(t, dir, srv.URL, "")
+	api.set("3", "not a date")
+	_, errOut, code := runCLI(t, "once", "-c", fixed)
+	if code != 0 || !strings.Contains(errOut, `2 records, 0 created, 0 updated, 0 deleted`) || !strings.Contains(errOut, `; 1 record skipped: updated date "not a date" at "updated"`) {
+		t.Errorf("once with one bad date: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// TestOnceQuiet: --quiet prints nothing for a run that needs no one —
+// events, summaries and skipped-record warnings stay out of cron's mail —
+// and what needs a person while it is so.
+func TestOnceQuiet(t *testing.T) {
+	t.Parallel()
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z", "3": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	rcv := &statusReceiver{status: http.StatusNoContent}
+	hook := httptest.NewServer(rcv)
+	defer hook.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, srv.URL, "    start: beginning\n    delete_guard: 0.5\ndestinations:\n  - name: app\n    url: "+hook.URL+"\n")
+	quiet := func() (string, string, int) { return runCLI(t, "once", "-c", cfg, "--quiet") }
+
+	// Three events delivered, one record with a bad date: nothing to say.
+	api.set("4", "not a date")
+	if out, errOut, code := quiet(); code != 0 || out != "" || errOut != "" || len(rcv.accepted) != 3 {
+		t.Errorf("quiet once with nothing to report: exit %d, stdout %q, stderr %q, %d delivered", code, out, errOut, len(rcv.accepted))
+	}
+	// A 410 disables the destination: said, while it is so.
+	rcv.set(http.StatusGone)
+	api.set("1", "2026-11-02T10:00:00Z")
+	for range 2 {
+		if out, errOut, code := quiet(); code != 0 || out != "" || !strings.Contains(errOut, "1 destination disabled by a 410") || strings.Contains(errOut, "things: cycle") {
+			t.Errorf("quiet once with a destination disabled: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
+	// Every record gone: the deletes are held back, and that is said.
+	api.mu.Lock()
+	api.items = map[string]string{}
+	api.mu.Unlock()
+	if out, errOut, code := quiet(); code != 0 || out != "" || !strings.Contains(errOut, "3 deletes HELD BACK by delete_guard") {
+		t.Errorf("quiet once with deletes held back: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// The upstream fails: said, exit 1.
+	api.mu.Lock()
+	api.fail = true
+	api.mu.Unlock()
+	if _, errOut, code := quiet(); code != 1 || !strings.Contains(errOut, "things: failed") {
+		t.Errorf("quiet once with a failing upstream: exit %d, stderr %q", code, errOut)
 	}
 }

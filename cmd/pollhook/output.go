@@ -64,3 +64,20 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
+
+// orNone joins names with ", ", or says "none".
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// plural writes n and a noun, in the plural unless n is 1: "1 page",
+// "2 pages", "0 pages".
+func plural[N ~int | ~int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -33,11 +33,11 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	c := commands["replay"]
 	fs := c.flags(e)
 	path := configFlag(fs)
-	dest := fs.String("destination", "", "the destination (required)")
-	event := fs.String("event", "", "one event id")
-	status := fs.String("status", "", "dead: every dead delivery")
-	sinceArg := fs.String("since", "", "events detected since (RFC 3339 or a duration before now)")
-	if err := c.parse(fs, args, 0); err != nil {
+	dest := fs.String("destination", "", "the destination `D` (required)")
+	event := fs.String("event", "", "the event `ID`, whether D had it or not")
+	status := fs.String("status", "", "dead: every dead delivery of D (the only `STATUS` replayed)")
+	sinceArg := fs.String("since", "", "every event detected since `D`: an RFC 3339 time or a duration before now")
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	now := time.Now()

@@ -46,10 +46,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	c := commands["run"]
 	fs := c.flags(e)
 	path := configFlag(fs)
-	logFormat := fs.String("log-format", "auto", "auto (text on a terminal, else JSON), text or json")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	grace := fs.Duration("grace", DefaultGrace, "how long a stop waits for running work")
-	if err := c.parse(fs, args, 0); err != nil {
+	logFormat := fs.String("log-format", "auto", "the log `FORMAT`: auto (text on a terminal, else JSON), text or json")
+	logLevel := fs.String("log-level", "info", "the least `LEVEL` logged: debug, info, warn or error")
+	grace := fs.Duration("grace", DefaultGrace, "how long `D` a stop waits for running work")
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	log, err := loggerFlags(e, *logFormat, *logLevel)

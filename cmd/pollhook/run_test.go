@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -246,6 +247,101 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	waitFor(t, "the reload", func() bool { return strings.Contains(logs(), "config reloaded") })
 	api.set("3", "2026-11-03T10:00:00Z")
 	second.waitEvents(t, 1)
+	if err, out := stop(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+}
+
+// metricValue reads the value of one series (name{labels} as /metrics
+// writes it) from a scrape; ok is false when the scrape lacks it.
+func metricValue(scrape, series string) (v float64, ok bool) {
+	for _, line := range strings.Split(scrape, "\n") {
+		if rest, found := strings.CutPrefix(line, series+" "); found {
+			_, err := fmt.Sscan(rest, &v)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// TestRunMetricsFollowTheStoreAndReloads is not parallel: its SIGHUP goes
+// to the whole test process. From /metrics of a running daemon: the age of
+// the oldest pending delivery of a destination a 410 disabled keeps
+// growing (the backlog is read at each scrape), and after a reload that
+// takes out a resource and a destination, none of their series is left.
+func TestRunMetricsFollowTheStoreAndReloads(t *testing.T) {
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	up := httptest.NewServer(api)
+	defer up.Close()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer ok.Close()
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
+	defer gone.Close()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "pollhook.yaml")
+	resource := func(name, object string) string {
+		return fmt.Sprintf("  - name: %s\n    object: %s\n    url: /items\n    items: .items\n"+
+			"    dates: { updated_field: updated, updated_format: rfc3339 }\n    schedule: 1s\n    start: beginning\n", name, object)
+	}
+	write := func(widgets bool) {
+		resources := resource("things", "thing")
+		destinations := fmt.Sprintf("  - { name: keep, url: %s }\n", ok.URL)
+		if widgets {
+			resources += resource("widgets", "widget")
+			destinations += fmt.Sprintf("  - { name: gone, url: %s }\n", gone.URL)
+		}
+		y := fmt.Sprintf("state: { path: %s }\nhttp: { listen: %s }\nsources:\n  - { name: api, base_url: %s, retry: { attempts: 1 } }\n"+
+			"resources:\n%sdestinations:\n%s", filepath.Join(dir, "state.db"), addr, up.URL, resources, destinations)
+		if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(true)
+	stop, logs := daemonRun(t, cfg)
+	scrape := func() string {
+		_, body := get(t, "http://"+addr+"/metrics")
+		return body
+	}
+	oldest := `pollhook_outbox_oldest_pending_seconds{destination="gone"}`
+	var first float64
+	waitFor(t, "the 410 to disable gone with its deliveries pending", func() bool {
+		m := scrape()
+		d, _ := metricValue(m, `pollhook_destination_disabled{destination="gone"}`)
+		n, _ := metricValue(m, `pollhook_outbox_backlog{destination="gone"}`)
+		first, _ = metricValue(m, oldest)
+		_, polled := metricValue(m, `pollhook_polls_total{outcome="ok",resource="widgets"}`)
+		return d == 1 && n == 2 && polled
+	})
+	// Nothing happens to gone any more, and its oldest delivery ages.
+	waitFor(t, oldest+" to grow", func() bool {
+		v, _ := metricValue(scrape(), oldest)
+		return v >= first+1
+	})
+
+	write(false)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs(), "config reloaded") })
+	waitFor(t, "the series of widgets and gone to go", func() bool {
+		m := scrape()
+		return !strings.Contains(m, `resource="widgets"`) && !strings.Contains(m, `destination="gone"`)
+	})
+	m := scrape()
+	for _, s := range []string{`pollhook_polls_total{outcome="ok",resource="things"}`, `pollhook_outbox_backlog{destination="keep"}`,
+		`pollhook_delivery_attempts_total{destination="keep",outcome="delivered"}`} {
+		if _, ok := metricValue(m, s); !ok {
+			t.Errorf("after the reload /metrics lacks %s", s)
+		}
+	}
+	// A poll of things after the reload: widgets does not come back.
+	api.set("2", "2026-11-02T10:00:00Z")
+	waitFor(t, "things to poll the change", func() bool {
+		v, _ := metricValue(scrape(), `pollhook_events_total{resource="things",type="thing.created"}`)
+		return v == 2
+	})
+	if m := scrape(); strings.Contains(m, `resource="widgets"`) || strings.Contains(m, `destination="gone"`) {
+		t.Errorf("a series of widgets or gone came back:\n%s", m)
+	}
 	if err, out := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
 	}

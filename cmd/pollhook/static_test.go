@@ -31,15 +31,17 @@ func TestStaticBinary(t *testing.T) {
 	if m == nil {
 		t.Fatal("Dockerfile has no `RUN CGO_ENABLED=0 go build … -o … ./cmd/pollhook` line")
 	}
-	for _, want := range []string{"USER 65532", "HEALTHCHECK", `ENTRYPOINT ["pollhook"]`, "VOLUME /data"} {
+	for _, want := range []string{"USER 65532", "HEALTHCHECK", `ENTRYPOINT ["pollhook"]`, "VOLUME /data", "WORKDIR /data", "-X main.version=${VERSION}"} {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
 	out := filepath.Join(t.TempDir(), "pollhook")
-	// Run the line as the image's shell would.
+	// Run the line as the image's shell would, with the VERSION build
+	// argument in the environment as docker build puts it.
 	cmd := exec.Command("sh", "-c", m[1]+" -o "+out+" "+m[2])
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "VERSION=v0.0.0-static-test")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, b)
 	}
@@ -56,7 +58,7 @@ func TestStaticBinary(t *testing.T) {
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Fatalf("the binary needs shared libraries %v", libs)
 	}
-	if b, err := exec.Command(out, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "pollhook ") {
-		t.Fatalf("the static binary's version: %v %s", err, b)
+	if b, err := exec.Command(out, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "pollhook v0.0.0-static-test ") {
+		t.Fatalf("the static binary's version: %v %s; want it to name the VERSION it was built with", err, b)
 	}
 }

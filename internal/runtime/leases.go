@@ -36,6 +36,16 @@ func NewHolder() string {
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), rand.Text()[:6])
 }
 
+// HolderHost returns the host of a holder name that NewHolder made, or ""
+// when holder is not one.
+func HolderHost(holder string) string {
+	host, rest, ok := strings.Cut(holder, ":")
+	if !ok || strings.Count(rest, ":") != 1 {
+		return ""
+	}
+	return host
+}
+
 // keeper holds the leases of what this process wants to work on: it takes
 // those that are free, renews those it has, and gives them back when it
 // stops. Lease is what the scheduler and the delivery engine ask before

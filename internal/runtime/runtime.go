@@ -221,6 +221,12 @@ func (r *Runtime) prepare(cfg *config.Config) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A resource taken out of the config leaves no series behind.
+	for name, p := range r.pollers {
+		if pollers[name] == nil {
+			r.pm.Forget(p)
+		}
+	}
 	r.cfg, r.pollers = cfg, pollers
 	r.api.Store(api)
 	return nil

@@ -105,7 +105,7 @@ func (r *Runtime) dropUnconfigured(ctx context.Context, cfg *config.Config) {
 		if strings.HasPrefix(st.Name, hooks.NamePrefix) || cfg.Destination(st.Name) != nil {
 			continue
 		}
-		r.dropDestination(ctx, st.Name, "destination %s is no longer in the config: its %d pending deliveries are dropped")
+		r.dropDestination(ctx, st.Name, "destination %s is no longer in the config: %s dropped")
 	}
 }
 
@@ -145,7 +145,7 @@ func (r *Runtime) dropDeleted(ctx context.Context) {
 	}
 	for _, d := range dests {
 		if strings.HasPrefix(d.Name, hooks.NamePrefix) && !exists[d.Name] {
-			r.dropDestination(ctx, d.Name, "the subscription of destination %s is deleted: its %d pending deliveries are dropped")
+			r.dropDestination(ctx, d.Name, "the subscription of destination %s is deleted: %s dropped")
 		}
 	}
 }
@@ -166,5 +166,9 @@ func (r *Runtime) dropDestination(ctx context.Context, name, msg string) {
 	if b.Pending > 0 {
 		level = slog.LevelWarn
 	}
-	r.log.Log(ctx, level, fmt.Sprintf(msg, name, b.Pending), "destination", name, "pending", b.Pending)
+	its := fmt.Sprintf("its %d pending deliveries are", b.Pending)
+	if b.Pending == 1 {
+		its = "its 1 pending delivery is"
+	}
+	r.log.Log(ctx, level, fmt.Sprintf(msg, name, its), "destination", name, "pending", b.Pending)
 }
