@@ -30,10 +30,19 @@ type Store interface {
 	CommitPage(ctx context.Context, p Page) error
 	FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 	ResetResource(ctx context.Context, resource string, watermark time.Time) error
+	Cursors(ctx context.Context) ([]ResourceState, error)
+
+	// The history of cycles, events per hour and backlogs.
+	RecordCycle(ctx context.Context, lease Lease, c CycleRecord) error
+	Cycles(ctx context.Context, f CycleFilter) ([]CycleRecord, error)
+	EventsPerHour(ctx context.Context, since time.Time) ([]HourCount, error)
+	RecordBacklog(ctx context.Context, samples []BacklogSample) error
+	BacklogHistory(ctx context.Context, since time.Time) ([]BacklogSample, error)
 
 	// The outbox.
 	LastSeq(ctx context.Context) (int64, error)
 	EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error
+	Event(ctx context.Context, id string) (Event, error)
 
 	// Destinations, deliveries and the attempt log.
 	EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error)
@@ -51,6 +60,7 @@ type Store interface {
 	Replay(ctx context.Context, f ReplayFilter) (int64, error)
 	Backlog(ctx context.Context, dest string) (Backlog, error)
 	Backlogs(ctx context.Context) ([]Backlog, error)
+	BacklogAtMost(ctx context.Context, dest string, limit int64) (Backlog, error)
 	DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error)
 	Prune(ctx context.Context, o PruneOptions) (PruneResult, error)
 
