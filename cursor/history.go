@@ -222,18 +222,22 @@ SET pending = excluded.pending, dead = excluded.dead, oldest_pending = excluded.
 	return nil
 }
 
-// BacklogHistory returns the backlog samples taken at or after since,
-// sorted by destination and time.
-func (s *SQLite) BacklogHistory(ctx context.Context, since time.Time) ([]BacklogSample, error) {
-	out, err := queryAll(ctx, s, `
-SELECT destination, at, pending, dead, oldest_pending FROM backlog_samples
-WHERE at >= ? ORDER BY destination, at`, []any{nanos(since)},
-		func(rows *sql.Rows, b *BacklogSample) error {
-			var at, oldest int64
-			err := rows.Scan(&b.Destination, &at, &b.Pending, &b.Dead, &oldest)
-			b.At, b.OldestPending = fromNanos(at), fromNanos(oldest)
-			return err
-		})
+// BacklogHistory returns the backlog samples of destination dest (of
+// every destination when dest is empty) taken at or after since, sorted
+// by destination and time.
+func (s *SQLite) BacklogHistory(ctx context.Context, dest string, since time.Time) ([]BacklogSample, error) {
+	q := `SELECT destination, at, pending, dead, oldest_pending FROM backlog_samples WHERE at >= ?`
+	args := []any{nanos(since)}
+	if dest != "" {
+		q += ` AND destination = ?`
+		args = append(args, dest)
+	}
+	out, err := queryAll(ctx, s, q+` ORDER BY destination, at`, args, func(rows *sql.Rows, b *BacklogSample) error {
+		var at, oldest int64
+		err := rows.Scan(&b.Destination, &at, &b.Pending, &b.Dead, &oldest)
+		b.At, b.OldestPending = fromNanos(at), fromNanos(oldest)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read backlog history: %w", err)
 	}

@@ -37,7 +37,7 @@ type Store interface {
 	Cycles(ctx context.Context, f CycleFilter) ([]CycleRecord, error)
 	EventsPerHour(ctx context.Context, since time.Time) ([]HourCount, error)
 	RecordBacklog(ctx context.Context, samples []BacklogSample) error
-	BacklogHistory(ctx context.Context, since time.Time) ([]BacklogSample, error)
+	BacklogHistory(ctx context.Context, dest string, since time.Time) ([]BacklogSample, error)
 
 	// The outbox.
 	LastSeq(ctx context.Context) (int64, error)

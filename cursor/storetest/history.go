@@ -233,7 +233,7 @@ func testBacklogSamples(t *testing.T, b Backend) {
 	if err := s.RecordBacklog(ctx, []cursor.BacklogSample{{Destination: "a", At: m(1), Pending: 11, Dead: 1, OldestPending: m(-4)}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.BacklogHistory(ctx, m(0))
+	got, err := s.BacklogHistory(ctx, "", m(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,14 +245,17 @@ func testBacklogSamples(t *testing.T, b Backend) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("backlog history =\n%+v\nwant\n%+v", got, want)
 	}
-	if got, err := s.BacklogHistory(ctx, m(1)); err != nil || len(got) != 2 {
+	if got, err := s.BacklogHistory(ctx, "", m(1)); err != nil || len(got) != 2 {
 		t.Errorf("backlog history since the second sample = %+v, %v; want its 2 samples", got, err)
+	}
+	if got, err := s.BacklogHistory(ctx, "a", time.Time{}); err != nil || !reflect.DeepEqual(got, want[:2]) {
+		t.Errorf("backlog history of a = %+v, %v; want its 2 samples", got, err)
 	}
 	// Samples go with their destination.
 	if err := s.DeleteDestination(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.BacklogHistory(ctx, time.Time{}); err != nil || !reflect.DeepEqual(got, want[2:]) {
+	if got, err := s.BacklogHistory(ctx, "", time.Time{}); err != nil || !reflect.DeepEqual(got, want[2:]) {
 		t.Errorf("backlog history after deleting a = %+v, %v; want b's sample only", got, err)
 	}
 }
@@ -363,7 +366,7 @@ func testPruneHistory(t *testing.T, b Backend) {
 	if len(hours) != 16 {
 		t.Errorf("hours after prune = %d (%+v), want 16", len(hours), hours)
 	}
-	samples, err := s.BacklogHistory(ctx, time.Time{})
+	samples, err := s.BacklogHistory(ctx, "", time.Time{})
 	if err != nil || len(samples) != 2 {
 		t.Errorf("samples after prune = %+v, %v; want the 2 within the retention", samples, err)
 	}

@@ -70,7 +70,7 @@ func TestActions(t *testing.T) {
 	waitFor(t, "the first cycle", 10*time.Second, func() bool { return cycles() == 1 })
 	// The daemon samples the backlogs as it starts, at a whole minute.
 	waitFor(t, "a backlog sample", 10*time.Second, func() bool {
-		h, err := rt.store.BacklogHistory(ctx, time.Time{})
+		h, err := rt.store.BacklogHistory(ctx, "", time.Time{})
 		return err == nil && len(h) == 1 && h[0].Destination == "app" && h[0].At.Equal(h[0].At.Truncate(time.Minute))
 	})
 	if st, ok := rt.Schedule("r0"); !ok || st.Polling || !st.Next.After(time.Now()) || st.Next.After(time.Now().Add(time.Hour)) {
