@@ -90,7 +90,7 @@ type State interface {
 const (
 	// CountLimit is the most pending or dead deliveries a page counts;
 	// above it, the count is the last backlog sample's.
-	CountLimit = 10_000
+	CountLimit = 1000
 	// PageRows is how many rows a table shows at a time; older rows are
 	// a link away.
 	PageRows = 50

@@ -76,7 +76,7 @@ type fixture struct {
 	mu    sync.Mutex
 }
 
-func testConfig(t *testing.T, token string) *config.Config {
+func testConfig(t testing.TB, token string) *config.Config {
 	t.Helper()
 	yaml := `state: { path: unused.db }
 http: { listen: 127.0.0.1:0, token: "` + token + `" }

@@ -150,8 +150,8 @@ func TestBacklogAboveTheCountLimit(t *testing.T) {
 	f := newFixture(t)
 	f.fill(CountLimit + 3) // one dead, one delivered
 	sid, _ := f.signIn("10.0.0.1")
-	if page := f.do("GET", "/ui/", "10.0.0.1", sid, nil).body; !strings.Contains(page, "over 10,000") {
-		t.Errorf("a backlog above the limit with no sample is not shown as over 10,000")
+	if page := f.do("GET", "/ui/", "10.0.0.1", sid, nil).body; !strings.Contains(page, "over 1,000") {
+		t.Errorf("a backlog above the limit with no sample is not shown as over 1,000")
 	}
 	at := f.clock().Add(-time.Minute).Truncate(time.Minute)
 	err := f.store.RecordBacklog(context.Background(), []cursor.BacklogSample{{Destination: "app", At: at, Pending: 123456, Dead: 1}})
