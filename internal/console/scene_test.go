@@ -53,7 +53,8 @@ func newReceiver(t *testing.T, status int) *receiver {
 }
 
 // scene is a running pollhook with its console: two simulated CRMs
-// polled as contacts and leads, a receiver that takes everything
+// polled as contacts and leads, a resource whose URL the CRM does not
+// serve (deals: it fails), a receiver that takes everything
 // (crm-sync), one that fails until told otherwise (billing: its
 // deliveries die after one retry), one that answers 410 Gone
 // (legacy-erp), and a REST Hooks subscription.
@@ -82,11 +83,11 @@ func newScene(t *testing.T) *scene {
 	sc.billing = newReceiver(t, http.StatusServiceUnavailable)
 	sc.gone = newReceiver(t, http.StatusGone)
 	dir := t.TempDir()
-	resource := func(name, object, source string) string {
+	resource := func(name, object, source, path string) string {
 		return fmt.Sprintf(`  - name: %s
     source: %s
     object: %s
-    url: /api/contacts
+    url: %s
     schedule: 1h
     items: .data
     dates:
@@ -98,7 +99,7 @@ func newScene(t *testing.T) *scene {
       created_timezone: America/New_York
     pagination: { type: page, page_param: page, limit_param: per_page, limit: 10 }
     deletes: snapshot
-`, name, source, object, democrm.DateFormat, democrm.DateFormat)
+`, name, source, object, path, democrm.DateFormat, democrm.DateFormat)
 	}
 	yaml := fmt.Sprintf(`state:
   path: %s
@@ -112,7 +113,7 @@ sources:
   - name: sales
     base_url: %s
 resources:
-%s%sdestinations:
+%s%s%sdestinations:
   - name: crm-sync
     url: %s/webhooks
     events: ["contact.*"]
@@ -124,7 +125,8 @@ resources:
     url: %s/erp
     events: ["lead.*"]
 `, filepath.Join(dir, "state.db"), token, crm.URL, sales.URL,
-		resource("contacts", "contact", "crm"), resource("leads", "lead", "sales"),
+		resource("contacts", "contact", "crm", "/api/contacts"), resource("leads", "lead", "sales", "/api/contacts"),
+		resource("deals", "deal", "crm", "/api/deals"),
 		sc.ok.URL, sc.billing.URL, sc.gone.URL)
 	cfg, err := config.Parse(filepath.Join(dir, "pollhook.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -160,7 +162,9 @@ resources:
 	t.Cleanup(sc.stop)
 	sc.waitFor("the listener", func() bool { return sc.rt.Addr() != "" })
 	sc.base = "http://" + sc.rt.Addr()
-	sc.waitFor("the first cycles", func() bool { return sc.completed("contacts") >= 1 && sc.completed("leads") >= 1 })
+	sc.waitFor("the first cycles", func() bool {
+		return sc.completed("contacts") >= 1 && sc.completed("leads") >= 1 && sc.cycles("deals") >= 1
+	})
 
 	// A Keap REST Hook, subscribed through the API as a client would.
 	req, _ := http.NewRequest("POST", sc.base+"/hooks",
