@@ -6,7 +6,8 @@
 // It is server-rendered with html/template; its stylesheet, its small
 // script and its icon are embedded in the binary, and nothing is fetched
 // from elsewhere. Every page works with scripts off: the script only
-// refreshes a page on request, and shows times in the browser's zone.
+// reloads a page (on request, or while a poll runs) and shows times in
+// the browser's zone.
 // Charts are SVG drawn on the server.
 //
 // # Access
