@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pollhook/pollhook/cursor"
@@ -80,8 +82,8 @@ func bodyText(t *testing.T, ctx context.Context) string {
 // operator would: refused without sign-in, sign in, see every resource
 // and destination, Poll now and see the new cycle, replay a dead
 // delivery and see it delivered, refused without the CSRF token, sign
-// out. With POLLHOOK_SCREENSHOT set, it writes a screenshot of the
-// overview there.
+// out; then, with scripts off, sign in and Poll now again. With
+// POLLHOOK_SCREENSHOT set, it writes a screenshot of the overview there.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	sc := newScene(t)
@@ -200,4 +202,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(sc.base+"/ui/"), chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)),
 		chromedp.WaitVisible(chromedp.ID("token")))
 	do(t, ctx, chromedp.Navigate(sc.base+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")))
+
+	// With scripts off, sign in and Poll now work the same: they are
+	// forms, the script only enhances.
+	do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	}))
+	do(t, ctx,
+		chromedp.Navigate(sc.base+"/ui/resources/leads"),
+		chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.CSS(`form[action="/ui/login"] button`)),
+		chromedp.WaitVisible(chromedp.ID("cycles")),
+	)
+	if text := bodyText(t, ctx); strings.Contains(text, "Auto-refresh") {
+		t.Errorf("with scripts off the page shows the script's switch: the script ran")
+	}
+	before = sc.cycles("leads")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action$="/poll"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash.good")))
+	sc.waitFor("the cycle polled with scripts off", func() bool { return sc.cycles("leads") > before })
 }
