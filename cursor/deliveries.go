@@ -184,6 +184,10 @@ type DeliveryFilter struct {
 	Destination string
 	Status      DeliveryStatus
 	EventID     string
+	// BeforeSeq selects deliveries of events before this outbox seq; 0
+	// sets no bound. Pass the last Seq of a page of one destination's
+	// deliveries to read the next page.
+	BeforeSeq int64
 	// Limit is the most returned: DefaultListLimit when 0, at most
 	// MaxListLimit.
 	Limit int
@@ -240,6 +244,12 @@ type PruneOptions struct {
 	// DeadRetention is how long dead deliveries (and their attempts) are
 	// kept after they died.
 	DeadRetention time.Duration
+	// CycleHistory is how many recorded cycles of each resource are kept
+	// (see RecordCycle); 0 keeps them all.
+	CycleHistory int
+	// HistoryRetention is how long hourly event counts and backlog
+	// samples are kept.
+	HistoryRetention time.Duration
 }
 
 // PruneResult counts what Prune deleted.
@@ -247,6 +257,10 @@ type PruneResult struct {
 	Delivered int64
 	Dead      int64
 	Events    int64
+	// Cycles and Samples count the cycle records and backlog samples
+	// deleted.
+	Cycles  int64
+	Samples int64
 }
 
 // EnsureDestination returns the state of destination name, creating it if
@@ -682,7 +696,9 @@ func listLimit(n int) int {
 	return n
 }
 
-// Deliveries lists the deliveries f selects, newest event first.
+// Deliveries lists the deliveries f selects, newest event first. With a
+// destination and a status of pending or dead, a page costs the same
+// however many deliveries the destination has.
 func (s *sqlStore) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	if f.Status != "" && !f.Status.valid() {
 		return nil, fmt.Errorf("list deliveries: status %q, want pending, delivered or dead", f.Status)
@@ -696,12 +712,18 @@ FROM deliveries WHERE TRUE`
 		args = append(args, f.Destination)
 	}
 	if f.Status != "" {
-		q += ` AND status = ?`
-		args = append(args, string(f.Status))
+		// A literal, checked above, rather than a parameter: the
+		// partial indexes over pending and over dead deliveries serve
+		// only a query that names their status.
+		q += ` AND status = '` + string(f.Status) + `'`
 	}
 	if f.EventID != "" {
 		q += ` AND event_id = ?`
 		args = append(args, f.EventID)
+	}
+	if f.BeforeSeq > 0 {
+		q += ` AND seq < ?`
+		args = append(args, f.BeforeSeq)
 	}
 	q += ` ORDER BY seq DESC, destination LIMIT ?`
 	args = append(args, listLimit(f.Limit))
@@ -859,14 +881,21 @@ func (s *sqlStore) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string)
 
 // Backlog returns the backlog of destination dest.
 func (s *sqlStore) Backlog(ctx context.Context, dest string) (Backlog, error) {
-	b := Backlog{Destination: dest}
-	var oldest, disabled sql.NullInt64
-	err := s.r.QueryRowContext(ctx, s.q(`
+	return s.backlog(ctx, dest, `
 SELECT (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'pending'),
        (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'dead'),
        (SELECT min(created_at) FROM deliveries WHERE destination = n.name AND status = 'pending'),
        (SELECT disabled_at FROM destinations WHERE name = n.name)
-FROM (SELECT ? AS name) AS n`), dest).Scan(&b.Pending, &b.Dead, &oldest, &disabled)
+FROM (SELECT ? AS name) AS n`, dest)
+}
+
+// backlog reads the backlog of dest with q, which selects the pending and
+// dead counts, the oldest pending time and the destination's disabled_at
+// (NULL for an unknown destination).
+func (s *sqlStore) backlog(ctx context.Context, dest, q string, args ...any) (Backlog, error) {
+	b := Backlog{Destination: dest}
+	var oldest, disabled sql.NullInt64
+	err := s.r.QueryRowContext(ctx, s.q(q), args...).Scan(&b.Pending, &b.Dead, &oldest, &disabled)
 	if err != nil {
 		return Backlog{}, fmt.Errorf("read backlog of %s: %w", dest, err)
 	}
@@ -951,30 +980,23 @@ func (s *sqlStore) Prune(ctx context.Context, o PruneOptions) (PruneResult, erro
 		memberLeasePrefix, memberLeasePrefix[:len(memberLeasePrefix)-1]+"0", nanos(o.Now.Add(-MemberLeaseRetention))); err != nil {
 		return res, fmt.Errorf("prune member leases: %w", err)
 	}
+	var before time.Time
+	if o.HistoryRetention > 0 {
+		before = o.Now.Add(-o.HistoryRetention)
+	}
+	res.Cycles, res.Samples, err = s.pruneHistory(ctx, o.CycleHistory, before)
+	if err != nil {
+		return res, fmt.Errorf("prune history: %w", err)
+	}
 	return res, nil
 }
 
 func (s *sqlStore) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
-	var total int64
-	for {
-		var n int64
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, s.q(`
+	return s.deleteChunks(ctx, `
 DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 	SELECT event_id FROM deliveries
 	WHERE destination = ?1 AND status = ?2 AND done_at < ?3
-	LIMIT ?4)`), dest, string(status), nanos(before), pruneChunk)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		total += n
-		if err != nil || n < pruneChunk {
-			return total, err
-		}
-	}
+	LIMIT ?4)`, dest, string(status), nanos(before))
 }
 
 // pruneEvents deletes outbox events detected before before, a seq range at

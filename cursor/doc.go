@@ -35,6 +35,11 @@
 // and integer id, event globs, URL, status, handshake secret and basic
 // auth.
 //
+// Leases (schema version 7; lease.go): one owner per resource and per
+// destination. History (schema version 8; history.go): the cycles as they
+// ended, events per resource and hour, and backlog samples, for status
+// views; pruned with the delivery log.
+//
 // Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
 // instant 1970-01-01T00:00:00Z reads back as the zero time), and times
 // outside 1677-09-21..2262-04-11 are clamped to those bounds. The schema

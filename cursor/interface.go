@@ -7,8 +7,9 @@ import (
 
 // Store is pollhook's state store, whatever holds it: the resources'
 // cycles and watermarks, the records seen, the outbox, deliveries and
-// their attempts, REST Hooks subscriptions, leases and the health of its
-// writes. [SQLite] is the embedded backend. Every backend passes the same
+// their attempts, REST Hooks subscriptions, leases, the history status
+// views read, and the health of its writes. [SQLite] is the embedded
+// backend. Every backend passes the same
 // conformance suite (package cursor/storetest), so the packages above it
 // depend on this behaviour, not on a backend.
 //
@@ -30,15 +31,44 @@ type Store interface {
 	CommitPage(ctx context.Context, p Page) error
 	FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 	ResetResource(ctx context.Context, resource string, watermark time.Time) error
+	// Cursors is Resources without the count of known records (Known is
+	// -1): it costs the same however many records there are.
+	Cursors(ctx context.Context) ([]ResourceState, error)
+
+	// The history of cycles, events per hour and backlogs (history.go),
+	// for status views; Prune trims it (PruneOptions.CycleHistory and
+	// HistoryRetention).
+	//
+	// RecordCycle writes a cycle's record under the resource's lease
+	// (checked as CommitPage checks it) and adds it to its hour's counts,
+	// in one transaction; a cycle recorded twice is kept and counted once.
+	RecordCycle(ctx context.Context, lease Lease, c CycleRecord) error
+	// Cycles lists one resource's cycles, newest first, a page at a time
+	// (CycleFilter.Before), the failed ones only with CycleFilter.Failed.
+	Cycles(ctx context.Context, f CycleFilter) ([]CycleRecord, error)
+	// EventsPerHour returns the hourly counts of every resource from the
+	// hour of since on, by resource and hour.
+	EventsPerHour(ctx context.Context, since time.Time) ([]HourCount, error)
+	// RecordBacklog stores backlog samples: one per destination and time
+	// (a second replaces the first); a sample of an unknown destination
+	// is dropped; samples go with their destination.
+	RecordBacklog(ctx context.Context, samples []BacklogSample) error
+	// BacklogHistory returns the samples of dest (all when empty) from
+	// since on, by destination and time.
+	BacklogHistory(ctx context.Context, dest string, since time.Time) ([]BacklogSample, error)
 
 	// The outbox.
 	LastSeq(ctx context.Context) (int64, error)
+	// EachEvent streams the events f selects, by seq (newest first with
+	// EventFilter.Newest), between AfterSeq and BeforeSeq.
 	EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error
 	// WatchOutbox calls notify soon after events are committed to the
 	// outbox by any process, until ctx is done, and returns then. It may
 	// call notify when nothing new is there; it never blocks on notify
 	// for long (notify must not block).
 	WatchOutbox(ctx context.Context, notify func())
+	// Event returns one event by id, or ErrUnknownEvent.
+	Event(ctx context.Context, id string) (Event, error)
 
 	// Destinations, deliveries and the attempt log.
 	EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error)
@@ -51,11 +81,17 @@ type Store interface {
 	Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)
 	RecordOutcomes(ctx context.Context, lease Lease, outcomes []Outcome) error
+	// Deliveries lists deliveries newest event first, a page at a time
+	// (DeliveryFilter.BeforeSeq).
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
 	Attempts(ctx context.Context, f AttemptFilter) ([]AttemptLog, error)
 	Replay(ctx context.Context, f ReplayFilter) (int64, error)
 	Backlog(ctx context.Context, dest string) (Backlog, error)
 	Backlogs(ctx context.Context) ([]Backlog, error)
+	// BacklogAtMost is Backlog counting pending and dead deliveries only
+	// up to limit (a larger count reads limit+1), so that it costs the same
+	// however long the backlog.
+	BacklogAtMost(ctx context.Context, dest string, limit int64) (Backlog, error)
 	DeliverySummary(ctx context.Context, dest string) (DeliverySummary, error)
 	Prune(ctx context.Context, o PruneOptions) (PruneResult, error)
 

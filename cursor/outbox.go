@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"path"
 	"strings"
 )
@@ -87,11 +88,11 @@ func (s *sqlStore) LastSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-// EachEvent calls fn for each outbox event that matches f, in seq order.
-// f.Type is matched with [path.Match] over the whole type (contact.*,
-// *.deleted). It stops at the first error of fn and returns it as is.
-// Events committed while it runs are included if they sort after the
-// current position.
+// EachEvent calls fn for each outbox event that matches f, in seq order
+// (newest first with f.Newest). f.Type is matched with [path.Match] over
+// the whole type (contact.*, *.deleted). It stops at the first error of fn
+// and returns it as is. Events committed while it runs are included if
+// they sort after the current position.
 func (s *sqlStore) EachEvent(ctx context.Context, f EventFilter, fn func(Event) error) error {
 	glob := strings.ContainsAny(f.Type, `*?[\`)
 	if glob {
@@ -99,8 +100,14 @@ func (s *sqlStore) EachEvent(ctx context.Context, f EventFilter, fn func(Event) 
 			return fmt.Errorf("read events: type %q: %w", f.Type, err)
 		}
 	}
+	// The position moves in one direction: after it going forward,
+	// before it going back.
 	q := `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
 FROM outbox WHERE seq > ?`
+	if f.Newest {
+		q = `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+FROM outbox WHERE seq < ?`
+	}
 	var args []any
 	if f.Resource != "" {
 		q += ` AND resource = ?`
@@ -114,13 +121,28 @@ FROM outbox WHERE seq > ?`
 		q += ` AND detected_at >= ?`
 		args = append(args, nanos(f.Since))
 	}
-	q += ` ORDER BY seq LIMIT ?`
+	var pos int64
+	if f.Newest {
+		q += ` AND seq > ? ORDER BY seq DESC LIMIT ?`
+		args = append(args, f.AfterSeq)
+		pos = f.BeforeSeq
+		if pos <= 0 {
+			pos = math.MaxInt64
+		}
+	} else {
+		if f.BeforeSeq > 0 {
+			q += ` AND seq < ?`
+			args = append(args, f.BeforeSeq)
+		}
+		q += ` ORDER BY seq LIMIT ?`
+		pos = f.AfterSeq
+	}
 
-	after, sent := f.AfterSeq, 0
+	sent := 0
 	batch := make([]Event, 0, eachBatch)
 	for {
 		var err error
-		batch, err = s.readEvents(ctx, q, append([]any{after}, append(args, eachBatch)...), batch[:0])
+		batch, err = s.readEvents(ctx, q, append([]any{pos}, append(args, eachBatch)...), batch[:0])
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
@@ -140,8 +162,22 @@ FROM outbox WHERE seq > ?`
 		if len(batch) < eachBatch {
 			return nil
 		}
-		after = batch[len(batch)-1].Seq
+		pos = batch[len(batch)-1].Seq
 	}
+}
+
+// Event returns the outbox event of id, or an error wrapping
+// ErrUnknownEvent.
+func (s *sqlStore) Event(ctx context.Context, id string) (Event, error) {
+	evs, err := s.readEvents(ctx, `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+FROM outbox WHERE id = ?`, []any{id}, nil)
+	if err == nil && len(evs) == 0 {
+		err = fmt.Errorf("%w %q", ErrUnknownEvent, id)
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("read event: %w", err)
+	}
+	return evs[0], nil
 }
 
 func (s *sqlStore) readEvents(ctx context.Context, q string, args []any, out []Event) ([]Event, error) {

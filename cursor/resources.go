@@ -29,31 +29,28 @@ FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`),
 // Resources is the state of every resource the store has a row for,
 // sorted by name.
 func (s *sqlStore) Resources(ctx context.Context) ([]ResourceState, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`
+	out, err := s.resources(ctx, `
 SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes,
        coalesce(k.known, 0)
 FROM resources AS r
 LEFT JOIN (SELECT resource, count(*) AS known FROM seen WHERE deleted = 0 GROUP BY resource) AS k
        ON k.resource = r.resource
-ORDER BY r.resource`))
+ORDER BY r.resource`)
 	if err != nil {
 		return nil, fmt.Errorf("list resources: %w", err)
 	}
-	defer rows.Close()
-	var out []ResourceState
-	for rows.Next() {
-		var st ResourceState
-		var wm, last int64
-		if err := rows.Scan(&st.Resource, &wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known); err != nil {
-			return nil, fmt.Errorf("list resources: %w", err)
-		}
-		st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list resources: %w", err)
-	}
 	return out, nil
+}
+
+// resources reads the resource states q selects: resource, watermark,
+// cycle, completed, last_complete, held_deletes and known.
+func (s *sqlStore) resources(ctx context.Context, q string) ([]ResourceState, error) {
+	return queryAll(ctx, s, q, nil, func(rows *sql.Rows, st *ResourceState) error {
+		var wm, last int64
+		err := rows.Scan(&st.Resource, &wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
+		st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
+		return err
+	})
 }
 
 // InitResource sets the watermark of a resource that has not completed a

@@ -144,4 +144,52 @@ CREATE TABLE leases (
 	fence      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 `,
+	// 8: history for status views (history.go): the cycles as they
+	// ended, events per resource and hour, backlog samples; and a partial
+	// index over dead deliveries, so that listing or counting them costs
+	// the same however many were delivered.
+	`
+CREATE TABLE cycles (
+	resource   TEXT    NOT NULL CHECK (resource <> ''),
+	cycle      INTEGER NOT NULL CHECK (cycle > 0),
+	started_at INTEGER NOT NULL DEFAULT 0,
+	ended_at   INTEGER NOT NULL DEFAULT 0,
+	pages      INTEGER NOT NULL DEFAULT 0,
+	records    INTEGER NOT NULL DEFAULT 0,
+	skipped    INTEGER NOT NULL DEFAULT 0,
+	created    INTEGER NOT NULL DEFAULT 0,
+	updated    INTEGER NOT NULL DEFAULT 0,
+	deleted    INTEGER NOT NULL DEFAULT 0,
+	held_back  INTEGER NOT NULL DEFAULT 0,
+	known      INTEGER NOT NULL DEFAULT -1,
+	watermark  INTEGER NOT NULL DEFAULT 0,
+	silent     INTEGER NOT NULL DEFAULT 0,
+	error      TEXT    NOT NULL DEFAULT '',
+	PRIMARY KEY (resource, cycle)
+) WITHOUT ROWID;
+
+CREATE TABLE resource_hours (
+	resource TEXT    NOT NULL,
+	hour     INTEGER NOT NULL,
+	cycles   INTEGER NOT NULL DEFAULT 0,
+	failed   INTEGER NOT NULL DEFAULT 0,
+	events   INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (resource, hour)
+) WITHOUT ROWID;
+
+CREATE INDEX resource_hours_hour ON resource_hours (hour);
+
+CREATE TABLE backlog_samples (
+	destination    TEXT    NOT NULL REFERENCES destinations (name) ON DELETE CASCADE,
+	at             INTEGER NOT NULL,
+	pending        INTEGER NOT NULL DEFAULT 0,
+	dead           INTEGER NOT NULL DEFAULT 0,
+	oldest_pending INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (destination, at)
+) WITHOUT ROWID;
+
+CREATE INDEX backlog_samples_at ON backlog_samples (at);
+
+CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status = 'dead';
+`,
 }

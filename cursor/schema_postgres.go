@@ -119,4 +119,47 @@ CREATE TABLE leases (
 	fence      BIGINT NOT NULL DEFAULT 0
 );
 `,
+	// 2: SQLite's version 8, history for status views.
+	`
+CREATE TABLE cycles (
+	resource   TEXT COLLATE "C" NOT NULL CHECK (resource <> ''),
+	cycle      BIGINT   NOT NULL CHECK (cycle > 0),
+	started_at BIGINT   NOT NULL DEFAULT 0,
+	ended_at   BIGINT   NOT NULL DEFAULT 0,
+	pages      BIGINT   NOT NULL DEFAULT 0,
+	records    BIGINT   NOT NULL DEFAULT 0,
+	skipped    BIGINT   NOT NULL DEFAULT 0,
+	created    BIGINT   NOT NULL DEFAULT 0,
+	updated    BIGINT   NOT NULL DEFAULT 0,
+	deleted    BIGINT   NOT NULL DEFAULT 0,
+	held_back  BIGINT   NOT NULL DEFAULT 0,
+	known      BIGINT   NOT NULL DEFAULT -1,
+	watermark  BIGINT   NOT NULL DEFAULT 0,
+	silent     SMALLINT NOT NULL DEFAULT 0,
+	error      TEXT     NOT NULL DEFAULT '',
+	PRIMARY KEY (resource, cycle)
+);
+
+CREATE TABLE resource_hours (
+	resource TEXT COLLATE "C" NOT NULL,
+	hour     BIGINT NOT NULL,
+	cycles   BIGINT NOT NULL DEFAULT 0,
+	failed   BIGINT NOT NULL DEFAULT 0,
+	events   BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (resource, hour)
+);
+CREATE INDEX resource_hours_hour ON resource_hours (hour);
+
+CREATE TABLE backlog_samples (
+	destination    TEXT COLLATE "C" NOT NULL REFERENCES destinations (name) ON DELETE CASCADE,
+	at             BIGINT NOT NULL,
+	pending        BIGINT NOT NULL DEFAULT 0,
+	dead           BIGINT NOT NULL DEFAULT 0,
+	oldest_pending BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (destination, at)
+);
+CREATE INDEX backlog_samples_at ON backlog_samples (at);
+
+CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status = 'dead';
+`,
 }

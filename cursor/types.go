@@ -125,5 +125,10 @@ type EventFilter struct {
 	Type     string
 	Since    time.Time // DetectedAt at or after
 	AfterSeq int64
-	Limit    int
+	// BeforeSeq selects events before this seq; 0 sets no bound.
+	BeforeSeq int64
+	// Newest lists the newest event first (seq descending); pass the
+	// last Seq of a page as BeforeSeq to read the next one.
+	Newest bool
+	Limit  int
 }

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ type Store interface {
 	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
 	CommitPage(ctx context.Context, p cursor.Page) error
 	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
+	RecordCycle(ctx context.Context, lease cursor.Lease, c cursor.CycleRecord) error
 }
 
 // Options are a Poller's collaborators; the zero value is production's.
@@ -113,6 +115,9 @@ type CycleResult struct {
 	Updated  int
 	Deleted  int64
 	HeldBack int64
+	// Known is the number of records the store knows after a complete
+	// cycle; 0 after a failed one.
+	Known int64
 	// Watermark is the resource's watermark after the cycle.
 	Watermark time.Time
 	Duration  time.Duration
@@ -157,21 +162,50 @@ const MaxFirstSkips = 3
 // caller: every commit of the cycle checks it, so a process that lost it
 // meanwhile commits nothing more, and the cycle fails with an error
 // wrapping cursor.ErrLeaseLost.
+//
+// A cycle that began (it has a number) is recorded in the store's history
+// when it ends, complete, failed or stopped, under the same lease; a
+// failure to record it is logged and does not fail the cycle.
 func (p *Poller) Cycle(ctx context.Context, lease cursor.Lease) (CycleResult, error) {
-	res, err := p.cycle(ctx, lease)
+	start := p.now()
+	res, err := p.cycle(ctx, lease, start)
 	if ctx.Err() == nil {
 		p.metrics.Observe(p, res, err)
+	}
+	if res.Cycle > 0 {
+		p.record(context.WithoutCancel(ctx), lease, start, res, err)
 	}
 	return res, err
 }
 
-func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, error) {
-	start := p.now()
+// record writes the history of a cycle that began at start.
+func (p *Poller) record(ctx context.Context, lease cursor.Lease, start time.Time, res CycleResult, err error) {
+	c := cursor.CycleRecord{
+		Resource: res.Resource, Cycle: res.Cycle, Started: start, Ended: start.Add(res.Duration),
+		Pages: int64(res.Pages), Records: int64(res.Records), Skipped: int64(res.Skipped),
+		Created: int64(res.Created), Updated: int64(res.Updated), Deleted: res.Deleted, HeldBack: res.HeldBack,
+		Known: res.Known, Watermark: res.Watermark, Silent: res.Silent,
+	}
+	if err != nil {
+		c.Known, c.Error = -1, err.Error()
+	}
+	if rerr := p.store.RecordCycle(ctx, lease, c); rerr != nil {
+		level := slog.LevelWarn
+		if errors.Is(rerr, cursor.ErrLeaseLost) {
+			level = slog.LevelDebug // the cycle itself says so
+		}
+		p.log.Log(ctx, level, "record the cycle in the history", "cycle", res.Cycle, "error", rerr)
+	}
+}
+
+func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time) (CycleResult, error) {
 	res := CycleResult{Resource: p.res.Name}
 	d, err := p.begin(ctx, &res, lease)
 	if err != nil {
 		return res, err
 	}
+	// Until the cycle completes, the watermark stays where it was.
+	res.Watermark = d.watermark
 	since := d.watermark.Add(-p.res.Lookback.D())
 	if d.watermark.IsZero() || since.Before(time.Unix(0, 0)) {
 		since = time.Unix(0, 0)
@@ -295,6 +329,7 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 		p.log.Warn("records skipped", "skipped", res.Skipped, "logged", maxSkipLogs)
 	}
 	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
+	res.Known = fin.Known - fin.Deleted
 	res.Watermark = watermark
 	if d.watermark.After(watermark) { // the store never moves it back
 		res.Watermark = d.watermark

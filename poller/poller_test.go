@@ -554,3 +554,50 @@ func TestCycleFirstCycleThatSkipsEverything(t *testing.T) {
 		t.Fatalf("a later cycle that skips everything: %+v, events %v; want it to complete, with nothing", res, kinds(evs))
 	}
 }
+
+// TestCycleRecordsHistory: every cycle that began is in the store's
+// history when it ends — a complete one with its counts, the records
+// known and the watermark, a failed one with its error and the events of
+// the pages it committed.
+func TestCycleRecordsHistory(t *testing.T) {
+	r := newRig(t, "    deletes: snapshot\n    start: beginning\n")
+	r.up.byID = true // record 1, edited, is on page 1
+	for i := 1; i <= 5; i++ {
+		r.up.put(i, "x", t0, t0.Add(time.Duration(i)*time.Second))
+	}
+	first, _ := r.mustCycle()
+	r.up.del(5)
+	r.up.put(6, "new", t2, t2)
+	r.up.put(1, "edited", t0, t2.Add(time.Second))
+	r.up.failPage = 3
+	_, _, err := r.cycle(nil)
+	if err == nil {
+		t.Fatal("cycle over a failing page 3 succeeded")
+	}
+	cs, lerr := r.store.Cycles(context.Background(), cursor.CycleFilter{Resource: "contacts"})
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if len(cs) != 2 {
+		t.Fatalf("history has %d cycles, want 2: %+v", len(cs), cs)
+	}
+	failed, done := cs[0], cs[1]
+	want := cursor.CycleRecord{
+		Resource: "contacts", Cycle: 1, Started: r.now, Ended: r.now,
+		Pages: int64(first.Pages), Records: 5, Created: 5, Known: 5, Watermark: t0.Add(5 * time.Second),
+	}
+	if done != want {
+		t.Errorf("complete cycle recorded as %+v, want %+v", done, want)
+	}
+	if failed.Cycle != 2 || failed.Known != -1 || failed.Pages != 2 || failed.Error != err.Error() ||
+		!failed.Watermark.Equal(want.Watermark) || failed.Deleted != 0 {
+		t.Errorf("failed cycle recorded as %+v, want cycle 2, 2 pages, error %q, the watermark unchanged", failed, err)
+	}
+	if failed.Updated != 1 || failed.Events() != 1 {
+		t.Errorf("failed cycle recorded %+v, want the update of record 1 its first page committed", failed)
+	}
+	hours, herr := r.store.EventsPerHour(context.Background(), r.now.Add(-time.Hour))
+	if herr != nil || len(hours) != 1 || hours[0].Cycles != 2 || hours[0].Failed != 1 || hours[0].Events != 5+failed.Events() {
+		t.Errorf("events per hour = %+v, %v; want 2 cycles, 1 failed, %d events", hours, herr, 5+failed.Events())
+	}
+}

@@ -3,11 +3,11 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pollhook/pollhook/config"
@@ -58,8 +58,8 @@ type SchedulerOptions struct {
 // resource never has two cycles at once. A resource is polled only while
 // this process holds its lease.
 //
-// Set changes the resources while the scheduler runs. Set, Wake and Run
-// may be called from several goroutines.
+// Set changes the resources while the scheduler runs. Set, Wake, State,
+// Between and Run may be called from several goroutines.
 type Scheduler struct {
 	opts SchedulerOptions
 	log  *slog.Logger
@@ -87,14 +87,40 @@ func NewScheduler(cyclers []Cycler, opts SchedulerOptions) *Scheduler {
 
 // loop is the goroutine of one resource.
 type loop struct {
-	name string
-	wake chan struct{}
-	stop context.CancelFunc // ends the loop, and the cycle in hand at its next page
-	done chan struct{}      // closed when the loop has returned; nil until it starts
-	prev *loop              // a removed loop of the same name to wait for
-	mu   sync.Mutex
-	c    Cycler      // the cycler of the next cycle
-	busy atomic.Bool // a cycle runs
+	name  string
+	wake  chan struct{}
+	tasks chan task          // work to do between two cycles; see Between
+	stop  context.CancelFunc // ends the loop, and the cycle in hand at its next page
+	done  chan struct{}      // closed when the loop has returned; nil until it starts
+	prev  *loop              // a removed loop of the same name to wait for
+	mu    sync.Mutex
+	c     Cycler    // the cycler of the next cycle
+	state LoopState // as of now
+}
+
+// task is a function Between runs in a resource's loop, and where its
+// outcome goes.
+type task struct {
+	fn  func(lease cursor.Lease) error
+	out chan error
+}
+
+// LoopState is where the loop of one resource stands.
+type LoopState struct {
+	// Polling is true while a cycle runs; Since is when it began.
+	Polling bool
+	Since   time.Time
+	// Next is when the next cycle is due (after a failure, its back-off);
+	// zero before the loop has started.
+	Next time.Time
+	// Failures counts the cycles that failed in a row.
+	Failures int
+}
+
+func (l *loop) setState(f func(*LoopState)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(&l.state)
 }
 
 func (l *loop) cycler() Cycler {
@@ -121,7 +147,7 @@ func (s *Scheduler) Set(cyclers []Cycler) {
 			l.mu.Unlock()
 			continue
 		}
-		l := &loop{name: name, wake: make(chan struct{}, 1), c: c}
+		l := &loop{name: name, wake: make(chan struct{}, 1), tasks: make(chan task), c: c}
 		if old := s.removed[name]; old != nil {
 			delete(s.removed, name)
 			l.prev = old
@@ -158,9 +184,14 @@ func (s *Scheduler) Resources() []string {
 // Busy reports whether a cycle of resource is running.
 func (s *Scheduler) Busy(resource string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	l, ok := s.loops[resource]
-	return ok && l.busy.Load()
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state.Polling
 }
 
 // Wake asks for a cycle of resource now, or as soon as its cycle in hand
@@ -180,6 +211,50 @@ func (s *Scheduler) Wake(resource string) bool {
 		}
 	}
 	return found
+}
+
+// State returns where the loop of resource stands; false when the
+// scheduler has no such resource.
+func (s *Scheduler) State(resource string) (LoopState, bool) {
+	s.mu.Lock()
+	l, ok := s.loops[resource]
+	s.mu.Unlock()
+	if !ok {
+		return LoopState{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, true
+}
+
+// ErrNotPolledHere is returned by Between for a resource this process does
+// not poll: it is not scheduled, the scheduler is not running, or another
+// process holds its lease.
+var ErrNotPolledHere = errors.New("resource not polled by this process")
+
+// Between runs fn in the loop of resource between two of its cycles,
+// with the resource's lease, and returns fn's error: no cycle of the
+// resource runs meanwhile, in this process or (as the lease is held) in
+// another. It waits for the cycle in hand to end, or for ctx. A resource
+// this process does not poll is ErrNotPolledHere.
+func (s *Scheduler) Between(ctx context.Context, resource string, fn func(lease cursor.Lease) error) error {
+	s.mu.Lock()
+	l, ok := s.loops[resource]
+	running := s.run != nil && l != nil && l.done != nil
+	s.mu.Unlock()
+	if !ok || !running {
+		return fmt.Errorf("%w: %s is not scheduled here", ErrNotPolledHere, resource)
+	}
+	t := task{fn: fn, out: make(chan error, 1)}
+	select {
+	case l.tasks <- t:
+	case <-l.done:
+		return fmt.Errorf("%w: %s stopped", ErrNotPolledHere, resource)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// The loop runs the task at once: it answers whatever ctx does.
+	return <-t.out
 }
 
 // Run polls every resource once at once, then on its schedule, until ctx
@@ -232,9 +307,9 @@ func (s *Scheduler) loop(ctx context.Context, l *loop) {
 		now := time.Now()
 		next := NextRun(r, now)
 		if ls, ok := s.opts.Leases.Lease(lease); ok {
-			l.busy.Store(true)
+			l.setState(func(st *LoopState) { st.Polling, st.Since = true, now })
 			res, err := c.Cycle(ctx, ls)
-			l.busy.Store(false)
+			l.setState(func(st *LoopState) { st.Polling = false })
 			if ctx.Err() != nil {
 				return
 			}
@@ -263,14 +338,33 @@ func (s *Scheduler) loop(ctx context.Context, l *loop) {
 				failures = 0
 			}
 		}
-		t := time.NewTimer(time.Until(next))
+		l.setState(func(st *LoopState) { st.Next, st.Failures = next, failures })
+		if !s.wait(ctx, l, next) {
+			return
+		}
+	}
+}
+
+// wait waits until next, a Wake, or the end of ctx (then false), running
+// the tasks Between gives it meanwhile.
+func (s *Scheduler) wait(ctx context.Context, l *loop, next time.Time) bool {
+	t := time.NewTimer(time.Until(next))
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
+			return false
 		case <-l.wake:
-			t.Stop()
+			return true
 		case <-t.C:
+			return true
+		case tk := <-l.tasks:
+			ls, ok := s.opts.Leases.Lease(cursor.ResourceLease(l.name))
+			if !ok {
+				tk.out <- fmt.Errorf("%w: another process holds the lease of %s", ErrNotPolledHere, l.name)
+				continue
+			}
+			tk.out <- tk.fn(ls)
 		}
 	}
 }

@@ -267,3 +267,85 @@ func TestSchedulerSetWhileRunning(t *testing.T) {
 		}
 	})
 }
+
+// TestSchedulerStateAndBetween: State says when a cycle runs and when the
+// next is due; Between runs its function between two cycles, never
+// during one, and refuses a resource this process does not poll.
+func TestSchedulerStateAndBetween(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		r := schedResource(t, "contacts", "1m")
+		f := &fakeCycler{res: r, takes: 10 * time.Second}
+		s := NewScheduler([]Cycler{f}, SchedulerOptions{Leases: allLeases{}})
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := s.Between(ctx, "contacts", func(cursor.Lease) error { return nil }); !errors.Is(err, ErrNotPolledHere) {
+			t.Errorf("Between before Run: %v, want ErrNotPolledHere", err)
+		}
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		synctest.Wait()
+		st, ok := s.State("contacts")
+		if !ok || !st.Polling || !st.Since.Equal(start) {
+			t.Errorf("state during the first cycle = %+v, %v; want polling since %v", st, ok, start)
+		}
+		var ranAt time.Time
+		err := s.Between(ctx, "contacts", func(l cursor.Lease) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.running != 0 {
+				t.Error("Between's function runs during a cycle")
+			}
+			if l.Name != cursor.ResourceLease("contacts") {
+				t.Errorf("Between's function got lease %+v", l)
+			}
+			ranAt = time.Now()
+			return errors.New("from fn")
+		})
+		if err == nil || err.Error() != "from fn" {
+			t.Errorf("Between returned %v, want fn's error", err)
+		}
+		if !ranAt.Equal(start.Add(10 * time.Second)) {
+			t.Errorf("Between's function ran at %v, want when the first cycle ended, %v", ranAt, start.Add(10*time.Second))
+		}
+		st, _ = s.State("contacts")
+		if st.Polling || !st.Next.Equal(NextRun(r, start.Add(10*time.Second))) {
+			t.Errorf("state between cycles = %+v, want the next run at %v", st, NextRun(r, start.Add(10*time.Second)))
+		}
+		// The task did not start a cycle: the next is still on schedule.
+		time.Sleep(time.Second)
+		if n := len(f.gaps()); n != 0 {
+			t.Errorf("%d more cycles after Between, want none before the next run", n)
+		}
+		if _, ok := s.State("nope"); ok {
+			t.Error("State of an unknown resource says ok")
+		}
+		if err := s.Between(ctx, "nope", func(cursor.Lease) error { return nil }); !errors.Is(err, ErrNotPolledHere) {
+			t.Errorf("Between of an unknown resource: %v, want ErrNotPolledHere", err)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// noLeases holds no lease: another process polls everything.
+type noLeases struct{}
+
+func (noLeases) Lease(string) (cursor.Lease, bool) { return cursor.Lease{}, false }
+
+func TestSchedulerBetweenRefusesWithoutTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeCycler{res: schedResource(t, "contacts", "1m")}
+		s := NewScheduler([]Cycler{f}, SchedulerOptions{Leases: noLeases{}})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		synctest.Wait()
+		ran := false
+		err := s.Between(ctx, "contacts", func(cursor.Lease) error { ran = true; return nil })
+		if !errors.Is(err, ErrNotPolledHere) || ran {
+			t.Errorf("Between without the lease: %v (ran %v), want ErrNotPolledHere and fn not run", err, ran)
+		}
+		cancel()
+		<-done
+	})
+}

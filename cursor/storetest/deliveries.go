@@ -26,6 +26,7 @@ var deliveryTests = []test{
 	{"PruneManyInChunks", testPruneManyInChunks},
 	{"DeleteDestinationUnblocksPrune", testDeleteDestinationUnblocksPrune},
 	{"DeliverySummary", testDeliverySummary},
+	{"DeliveriesInPages", testDeliveriesInPages},
 }
 
 // addEvents commits events to the outbox, each detected at detected, and
@@ -646,5 +647,68 @@ func testDeliverySummary(t *testing.T, b Backend) {
 	}
 	if d, _ := s.DeliverySummary(ctx, "hook:other"); d != (cursor.DeliverySummary{}) {
 		t.Errorf("other destination: %+v, want zero", d)
+	}
+}
+
+// testDeliveriesInPages lists one destination's pending and dead
+// deliveries, newest event first, a page at a time.
+func testDeliveriesInPages(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	ensure(t, s, "a", time.Time{})
+	ensure(t, s, "b", time.Time{})
+	var evs []cursor.Event
+	for i := range 25 {
+		evs = append(evs, event("contacts", fmt.Sprintf("e%02d", i), "contact.created"))
+	}
+	evs = addEvents(t, s, t0, evs...)
+	fanout(t, s, "a", t0)
+	fanout(t, s, "b", t0)
+	// Every third event of a is dead, every fifth delivered; b's are all
+	// dead.
+	var outs, bOuts []cursor.Outcome
+	var dead, pending []string
+	for i := len(evs) - 1; i >= 0; i-- {
+		o := cursor.Outcome{Destination: "a", EventID: evs[i].ID, At: t0, Counted: true}
+		switch {
+		case i%3 == 0:
+			o.Status = cursor.StatusDead
+			dead = append(dead, evs[i].ID)
+		case i%5 == 0:
+			o.Status = cursor.StatusDelivered
+		default:
+			o.Status, o.NextAt = cursor.StatusPending, t0.Add(time.Minute)
+			pending = append(pending, evs[i].ID)
+		}
+		outs = append(outs, o)
+		bOuts = append(bOuts, cursor.Outcome{Destination: "b", EventID: evs[i].ID, At: t0, Status: cursor.StatusDead, Counted: true})
+	}
+	record(t, s, "a", outs...)
+	record(t, s, "b", bOuts...)
+	for _, tt := range []struct {
+		status cursor.DeliveryStatus
+		want   []string
+	}{{cursor.StatusPending, pending}, {cursor.StatusDead, dead}} {
+		var got []string
+		before := int64(0)
+		for range 100 {
+			ds, err := s.Deliveries(ctx, cursor.DeliveryFilter{Destination: "a", Status: tt.status, BeforeSeq: before, Limit: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) == 0 {
+				break
+			}
+			for _, d := range ds {
+				if d.Destination != "a" || d.Status != tt.status {
+					t.Errorf("%s page: delivery %+v", tt.status, d)
+				}
+				got = append(got, d.EventID)
+			}
+			before = ds[len(ds)-1].Seq
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s deliveries in pages of 4 = %v, want %v (newest first)", tt.status, got, tt.want)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 var outboxTests = []test{
 	{"EachEvent", testEachEvent},
 	{"EachEventStreamsManyWhileWriting", testEachEventStreamsManyWhileWriting},
+	{"EachEventNewestInPages", testEachEventNewestInPages},
+	{"EventByID", testEventByID},
 	{"WatchOutboxSeesOtherProcesses", testWatchOutbox},
 }
 
@@ -92,6 +94,13 @@ func testEachEvent(t *testing.T, b Backend) {
 		{"glob with limit", cursor.EventFilter{Type: "*.deleted", Limit: 1}, []string{"4"}},
 		{"combined", cursor.EventFilter{Resource: "contacts", Type: "contact.*", Since: t0.Add(time.Minute), AfterSeq: 3, Limit: 5}, []string{"4"}},
 		{"none", cursor.EventFilter{Resource: "nope"}, []string{}},
+		{"before seq", cursor.EventFilter{BeforeSeq: 3}, []string{"1", "2"}},
+		{"newest first", cursor.EventFilter{Newest: true}, []string{"6", "5", "4", "3", "2", "1"}},
+		{"newest of a resource", cursor.EventFilter{Resource: "contacts", Newest: true, Limit: 2}, []string{"6", "4"}},
+		{"newest before seq", cursor.EventFilter{Newest: true, BeforeSeq: 4}, []string{"3", "2", "1"}},
+		{"newest between seqs", cursor.EventFilter{Newest: true, BeforeSeq: 6, AfterSeq: 2}, []string{"5", "4", "3"}},
+		{"newest glob", cursor.EventFilter{Newest: true, Type: "*.deleted"}, []string{"5", "4"}},
+		{"newest since", cursor.EventFilter{Newest: true, Since: t0.Add(2 * time.Hour)}, []string{"6", "5", "4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,5 +172,60 @@ func testEachEventStreamsManyWhileWriting(t *testing.T, b Backend) {
 	}
 	if count != n {
 		t.Errorf("streamed %d events, want %d", count, n)
+	}
+}
+
+// testEachEventNewestInPages reads more events, newest first, than a
+// backend reads at once, whole and a page at a time.
+func testEachEventNewestInPages(t *testing.T, b Backend) {
+	s := b.Open(t)
+	const n = 600
+	page := cursor.Page{Resource: "contacts"}
+	all := ids("e", n)
+	for _, id := range all {
+		page.Events = append(page.Events, event("contacts", id, "contact.created"))
+	}
+	commit(t, s, page)
+	got := eventIDs(allEvents(t, s, cursor.EventFilter{Resource: "contacts", Newest: true}))
+	if len(got) != n || got[0] != all[n-1] || got[n-1] != all[0] {
+		t.Fatalf("newest first: %d events from %v, want %d from %s to %s", len(got), got[:1], n, all[n-1], all[0])
+	}
+	for i := range got {
+		if got[i] != all[n-1-i] {
+			t.Fatalf("newest first: event %d is %s, want %s", i, got[i], all[n-1-i])
+		}
+	}
+	var paged []string
+	before := int64(0)
+	for {
+		evs := allEvents(t, s, cursor.EventFilter{Resource: "contacts", Newest: true, BeforeSeq: before, Limit: 250})
+		if len(evs) == 0 {
+			break
+		}
+		paged = append(paged, eventIDs(evs)...)
+		before = evs[len(evs)-1].Seq
+	}
+	if !reflect.DeepEqual(paged, got) {
+		t.Errorf("pages of 250 give %d events, want the %d of one read, in its order", len(paged), len(got))
+	}
+}
+
+func testEventByID(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	commit(t, s, cursor.Page{Resource: "contacts", Events: []cursor.Event{
+		event("contacts", "a", "contact.created"), event("contacts", "b", "contact.updated"),
+	}})
+	got, err := s.Event(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := event("contacts", "b", "contact.updated")
+	want.Seq = got.Seq
+	if !reflect.DeepEqual(got, want) || got.Seq < 2 {
+		t.Errorf("Event(b) = %+v, want %+v after a", got, want)
+	}
+	if _, err := s.Event(ctx, "nope"); !errors.Is(err, cursor.ErrUnknownEvent) {
+		t.Errorf("Event of an unknown id: %v, want ErrUnknownEvent", err)
 	}
 }

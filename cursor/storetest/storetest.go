@@ -12,11 +12,11 @@
 //	}
 //
 // [Run] runs one subtest per behaviour, grouped by what they test
-// (Resources, Outbox, Deliveries, Subscriptions, Leases, Health); each
-// opens the stores it needs and runs in parallel with the others. Time is
-// passed to the store explicitly (a lease's now, a delivery's due time):
-// nothing sleeps but the test of WatchOutbox, which watches commits as
-// they happen.
+// (Resources, Outbox, Deliveries, Subscriptions, Leases, Health,
+// History); each opens the stores it needs and runs in parallel with the
+// others. Time is passed to the store explicitly (a lease's now, a
+// delivery's due time): nothing sleeps but the test of WatchOutbox, which
+// watches commits as they happen.
 //
 // [Backend.Open] is all a backend must give. [Backend.Reopen] adds the
 // tests of data surviving a restart (Resources/ReopenKeepsData,
@@ -76,6 +76,7 @@ func Run(t *testing.T, b Backend) {
 		{"Subscriptions", subscriptionTests},
 		{"Leases", leaseTests},
 		{"Health", healthTests},
+		{"History", historyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package runtime
 import (
 	"net/http"
 
+	"github.com/pollhook/pollhook/internal/console"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -12,6 +14,7 @@ import (
 //	GET /readyz    200 when the store serves and a configuration runs, else 503 with the reason
 //	GET /metrics   Prometheus metrics
 //	/hooks, /v1/webhooks   the REST Hooks API (package hooks), on the running configuration
+//	/ui/           the web console (package console), on when http.token is set
 func (r *Runtime) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -33,5 +36,7 @@ func (r *Runtime) Handler() http.Handler {
 	for _, p := range []string{"/hooks", "/hooks/", "/v1/webhooks", "/v1/webhooks/"} {
 		mux.Handle(p, hooksAPI)
 	}
+	mux.Handle("/ui", r.console)
+	mux.Handle(console.Prefix, r.console)
 	return mux
 }

@@ -19,14 +19,33 @@ const (
 	// for changes made through another process; changes made through
 	// this one apply at once.
 	SubscriptionsInterval = 5 * time.Second
+	// BacklogSampleInterval is how often each destination's backlog is
+	// sampled into the store's history, at whole multiples of it (so
+	// processes sharing the store sample the same times, and keep one
+	// sample each).
+	BacklogSampleInterval = time.Minute
 	// probeTimeout bounds one readiness probe.
 	probeTimeout = 2 * time.Second
 )
 
+// What the store keeps of its history (see cursor.PruneOptions).
+const (
+	// CycleHistory is how many recorded cycles of each resource are
+	// kept.
+	CycleHistory = 1000
+	// HistoryRetention is how long hourly event counts and backlog
+	// samples are kept.
+	HistoryRetention = 7 * 24 * time.Hour
+)
+
 // maintain is the one maintenance loop: it prunes the store, probes its
-// readiness and follows the subscriptions, until ctx is done.
+// readiness, samples the backlogs and follows the subscriptions, until
+// ctx is done.
 func (r *Runtime) maintain(ctx context.Context) {
 	r.prune(ctx)
+	r.sample(ctx)
+	sample := time.NewTimer(r.untilSample())
+	defer sample.Stop()
 	probe := time.NewTicker(ReadinessInterval)
 	defer probe.Stop()
 	prune := time.NewTicker(PruneInterval)
@@ -41,6 +60,9 @@ func (r *Runtime) maintain(ctx context.Context) {
 			r.probe(ctx)
 		case <-prune.C:
 			r.prune(ctx)
+		case <-sample.C:
+			r.sample(ctx)
+			sample.Reset(r.untilSample())
 		case <-subs.C:
 			r.refreshSubscribers(ctx)
 		case <-r.subsChange:
@@ -78,11 +100,37 @@ func (r *Runtime) prune(ctx context.Context) {
 	ret := r.Config().State.Retention
 	res, err := r.store.Prune(ctx, cursor.PruneOptions{
 		Now: r.now(), DeliveredRetention: ret.Delivered.D(), DeadRetention: ret.Dead.D(),
+		CycleHistory: CycleHistory, HistoryRetention: HistoryRetention,
 	})
 	switch {
 	case err != nil && ctx.Err() == nil:
 		r.log.Warn("prune delivery log", "error", err)
 	case res != cursor.PruneResult{}:
-		r.log.Info("pruned delivery log", "delivered", res.Delivered, "dead", res.Dead, "events", res.Events)
+		r.log.Info("pruned delivery log", "delivered", res.Delivered, "dead", res.Dead, "events", res.Events,
+			"cycles", res.Cycles, "backlog_samples", res.Samples)
+	}
+}
+
+// untilSample is the wait until the next whole multiple of
+// BacklogSampleInterval.
+func (r *Runtime) untilSample() time.Duration {
+	now := r.now()
+	return now.Truncate(BacklogSampleInterval).Add(BacklogSampleInterval).Sub(now)
+}
+
+// sample records the backlog of every destination, at the last whole
+// multiple of BacklogSampleInterval.
+func (r *Runtime) sample(ctx context.Context) {
+	at := r.now().Truncate(BacklogSampleInterval)
+	bs, err := r.store.Backlogs(ctx)
+	if err == nil {
+		samples := make([]cursor.BacklogSample, len(bs))
+		for i, b := range bs {
+			samples[i] = cursor.BacklogSample{Destination: b.Destination, At: at, Pending: b.Pending, Dead: b.Dead, OldestPending: b.OldestPending}
+		}
+		err = r.store.RecordBacklog(ctx, samples)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("sample backlogs", "error", err)
 	}
 }

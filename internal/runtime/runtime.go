@@ -2,7 +2,7 @@
 // store, it schedules the resources' polls, delivers the outbox to the
 // configured destinations and the REST Hooks subscribers through one
 // delivery engine, serves the HTTP endpoints (/healthz, /readyz,
-// /metrics, the REST Hooks API), keeps the leases that give each resource
+// /metrics, the REST Hooks API, the web console), keeps the leases that give each resource
 // and each destination one owner among the processes sharing the store,
 // and does the store's upkeep (pruning, readiness). A Runtime runs as the
 // daemon ([Runtime.Run], reloadable with [Runtime.Reload]) or for one
@@ -42,6 +42,7 @@ import (
 	"github.com/pollhook/pollhook/cursor"
 	"github.com/pollhook/pollhook/emit"
 	"github.com/pollhook/pollhook/emit/hooks"
+	"github.com/pollhook/pollhook/internal/console"
 	"github.com/pollhook/pollhook/poller"
 )
 
@@ -68,17 +69,18 @@ type Options struct {
 // Runtime is pollhook at work on one configuration at a time. Its methods
 // are safe for concurrent use, but Run and Once are each called once.
 type Runtime struct {
-	store  cursor.Store
-	log    *slog.Logger
-	holder string
-	now    func() time.Time
-	stdout io.Writer
-	reg    *prometheus.Registry
-	pm     *poller.Metrics
-	em     *emit.Metrics
-	leases *keeper
-	sched  *poller.Scheduler
-	engine *emit.Engine
+	store   cursor.Store
+	log     *slog.Logger
+	holder  string
+	now     func() time.Time
+	stdout  io.Writer
+	reg     *prometheus.Registry
+	pm      *poller.Metrics
+	em      *emit.Metrics
+	leases  *keeper
+	sched   *poller.Scheduler
+	engine  *emit.Engine
+	console *console.Console
 
 	mu      sync.Mutex // serializes changes of configuration and subscribers
 	cfg     *config.Config
@@ -152,6 +154,9 @@ func New(store cursor.Store, cfg *config.Config, opts Options) (*Runtime, error)
 	if err := r.prepare(cfg); err != nil {
 		return nil, err
 	}
+	r.console = console.New(console.Options{
+		Runtime: r, State: store, Logger: r.log, Now: r.now, SampleEvery: BacklogSampleInterval,
+	})
 	return r, nil
 }
 
