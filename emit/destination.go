@@ -274,7 +274,7 @@ func (a Attempt) OK() bool { return a.Err == nil }
 // they must share one type.
 //
 // An http(s) destination POSTs the body with Content-Type, User-Agent,
-// webhook-id, webhook-timestamp, webhook-signature (with a secret),
+// webhook-id (and Idempotency-Key, the same), webhook-timestamp, webhook-signature (with a secret),
 // Elements-Webhook-Signature (format cloud-elements, with a secret), the
 // configured headers and basic auth, within the configured timeout. Only a
 // 2xx response is success; redirects are not followed.
@@ -334,6 +334,7 @@ func (d *Destination) post(ctx context.Context, events []cursor.Event, a *Attemp
 	// Set last: configured headers cannot replace them.
 	req.Header.Set("Content-Type", body.ContentType)
 	req.Header.Set(HeaderWebhookID, body.ID)
+	req.Header.Set(HeaderIdempotencyKey, body.ID)
 	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(a.At.Unix(), 10))
 	if d.key != nil {
 		req.Header.Set(HeaderWebhookSignature, sign(d.key, body.ID, a.At, body.Bytes))
