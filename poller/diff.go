@@ -53,6 +53,16 @@ type pageDiff struct {
 	updated    int
 	// updatedAt are the records' updated dates, for future().
 	updatedAt []time.Time
+	// backwards are the records reported although their updated date is
+	// before the one the store held (see page).
+	backwards []backwardDate
+}
+
+// backwardDate is a record whose updated date went back while its
+// content changed.
+type backwardDate struct {
+	id          string
+	held, given time.Time
 }
 
 // future counts the page's records updated after t.
@@ -87,11 +97,20 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		verb := ""
 		switch {
 		case known && hasUpdated:
-			if r.Updated.After(prev.Updated) {
+			switch {
+			case r.Updated.After(prev.Updated):
 				verb = verbUpdated
-			} else {
-				// The same version again (lookback overlap) or an older
-				// one served late: keep the newest the store has.
+			case r.Updated.Before(prev.Updated) && r.Hash != prev.Hash:
+				// The content changed but the date went back: a DST
+				// fold read in a zone-less format, a clock put right, a
+				// date once in the future. The change is reported (and
+				// the date it gives stored, so that later changes are
+				// judged against it); the caller logs and counts it.
+				verb = verbUpdated
+				out.backwards = append(out.backwards, backwardDate{id: r.ID, held: prev.Updated, given: r.Updated})
+			default:
+				// The same version again (lookback overlap, a date equal
+				// to the one held): keep what the store has.
 				next = prev
 			}
 		case known:

@@ -92,11 +92,15 @@ type CycleResult struct {
 	// Skipped counts records reported and skipped (no id, bad date).
 	Skipped int
 	// Future counts records whose updated date is after the cycle began.
-	Future   int
-	Created  int
-	Updated  int
-	Deleted  int64
-	HeldBack int64
+	Future int
+	// Backwards counts records reported as updated although their
+	// updated date is before the one the store held: their content
+	// changed.
+	Backwards int
+	Created   int
+	Updated   int
+	Deleted   int64
+	HeldBack  int64
 	// Watermark is the resource's watermark after the cycle.
 	Watermark time.Time
 	Duration  time.Duration
@@ -194,6 +198,13 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 				latest = pd.maxUpdated
 			}
 		}
+		for _, b := range pd.backwards {
+			if res.Backwards < maxSkipLogs {
+				p.log.Warn("record's updated date went back while its content changed: reported as updated",
+					"object_id", b.id, "updated", b.given, "stored_updated", b.held)
+			}
+			res.Backwards++
+		}
 		res.Pages++
 		res.Records += len(pg.Records)
 		res.Created += pd.created
@@ -242,6 +253,10 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 	}
 	if res.Skipped > maxSkipLogs {
 		p.log.Warn("records skipped", "skipped", res.Skipped, "logged", maxSkipLogs)
+	}
+	if res.Backwards > maxSkipLogs {
+		p.log.Warn("records whose updated date went back while their content changed, reported as updated",
+			"records", res.Backwards, "logged", maxSkipLogs)
 	}
 	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
 	res.Watermark = watermark

@@ -294,6 +294,31 @@ func TestCycleWatermarkCappedAtAPIDate(t *testing.T) {
 	}
 }
 
+// TestCycleDateOnceInFuture: a record dated years ahead (a clock gone
+// wrong) is put right later, with new content: its date goes back, and
+// it is reported all the same — as are the changes after it, judged
+// against the date put right rather than the one in the future.
+func TestCycleDateOnceInFuture(t *testing.T) {
+	r := newRig(t, "    start: beginning\n")
+	r.up.put(1, "a", t0, t0.AddDate(4, 0, 0))
+	r.up.put(2, "x", t0, t0)
+	res, evs := r.mustCycle()
+	if got := strings.Join(kinds(evs), " "); got != "contact.created:1 contact.created:2" || res.Future != 1 {
+		t.Fatalf("first cycle: %s, %d in the future; want both created, one in the future", got, res.Future)
+	}
+	for i, name := range []string{"put right", "edited"} {
+		r.now = r.now.Add(time.Minute)
+		r.up.put(1, name, t0, r.now.Add(-time.Second))
+		res, evs = r.mustCycle()
+		if got := strings.Join(kinds(evs), " "); got != "contact.updated:1" {
+			t.Fatalf("record 1 %s: events %q, want contact.updated:1", name, got)
+		}
+		if want := 1 - i; res.Backwards != want {
+			t.Errorf("record 1 %s: %d dates gone back, want %d", name, res.Backwards, want)
+		}
+	}
+}
+
 func TestCycleSharedTimestampAcrossPageBoundary(t *testing.T) {
 	r := newRig(t, "    start: beginning\n")
 	// Five records share one timestamp and straddle pages of 2.
