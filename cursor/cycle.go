@@ -15,6 +15,11 @@ const deleteChunk = 500
 // Seen returns the versions the store holds of ids in resource; an id it
 // does not hold has no entry. Any number of ids may be asked at once.
 func (s *SQLite) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
+	out, err := s.seen(ctx, resource, ids)
+	return out, s.noteRead(err, writeKind{readResource, resource})
+}
+
+func (s *SQLite) seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out := make(map[string]Seen, len(ids))
 	if len(ids) == 0 {
 		return out, nil

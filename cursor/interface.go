@@ -68,6 +68,19 @@ type Store interface {
 	Leases(ctx context.Context) ([]Lease, error)
 
 	// Health.
+	//
+	// Health says whether the store can serve pollhook's work now: nil,
+	// or why not, in words an operator can act on. /readyz reports it
+	// (the runtime calls it every couple of seconds, under a timeout, so
+	// it must be cheap). It fails while WriteErr does, while the reads the
+	// pipeline makes at every cycle and delivery pass fail for a reason
+	// of the store's own (not a cancelled context), when a one-row write
+	// does not commit or a read does not answer, and for whatever else
+	// the backend knows keeps it from serving: for SQLite, a damaged
+	// file, or a file deleted, moved or replaced under the process; for
+	// a database server, a lost connection. It passes again once the
+	// cause is gone.
+	Health(ctx context.Context, now time.Time) error
 	Ping(ctx context.Context) error
 	PingWrite(ctx context.Context, now time.Time) error
 	WriteErr() error

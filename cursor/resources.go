@@ -19,7 +19,7 @@ SELECT coalesce(r.watermark, 0), coalesce(r.cycle, 0), coalesce(r.completed, 0),
        (SELECT count(*) FROM seen WHERE resource = n.name AND deleted = 0)
 FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`,
 		resource).Scan(&wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
-	if err != nil {
+	if err := s.noteRead(err, writeKind{readResource, resource}); err != nil {
 		return ResourceState{}, fmt.Errorf("read state of %s: %w", resource, err)
 	}
 	st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)

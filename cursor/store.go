@@ -43,6 +43,10 @@ type SQLite struct {
 	r    *sql.DB // readers
 
 	health writeHealth // storage errors of pipeline writes; see WriteErr
+	reads  writeHealth // storage errors of pipeline reads; see Health
+
+	abs  string      // path, absolute
+	file os.FileInfo // the file as opened, to tell it from another at path later
 }
 
 // Open opens the state store at path, creating the file and its parent
@@ -81,6 +85,15 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	w.SetConnMaxIdleTime(0)
 	s := &SQLite{path: path, dsn: dsn, w: w}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	// The file exists now (the migration's connection made it): what
+	// Health compares the path with later.
+	if s.abs, err = filepath.Abs(path); err == nil {
+		s.file, err = os.Stat(s.abs)
+	}
+	if err != nil {
 		w.Close()
 		return nil, err
 	}
