@@ -265,7 +265,7 @@ func (w *world) check(resources ...string) []Result {
 	got := w.rcv.Deliveries()
 	var out []Result
 	for _, r := range resources {
-		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: r == "snap"}))
+		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: r == "snap", DateText: w.up.DateText}))
 	}
 	return out
 }
