@@ -255,6 +255,16 @@ type Resource struct {
 
 	Pagination Pagination `yaml:"pagination"`
 	Deletes    string     `yaml:"deletes"`
+	// ItemURL is the URL of one record, ${id} where its id goes (resolved
+	// as URL is). With deletes: snapshot, a record missing from a
+	// complete listing is looked up there: gone (404, 410) confirms the
+	// delete at once; found, the record exists and is diffed. Without it,
+	// a delete is confirmed by a second complete listing that misses the
+	// record too.
+	ItemURL string `yaml:"item_url"`
+	// ItemRecord is a jq expression or dotted path giving the record in
+	// an item_url body; "." (the body itself) when empty.
+	ItemRecord string `yaml:"item_record"`
 	// DeleteGuard is the largest share of known ids (0 to 1) that one
 	// snapshot cycle may delete; more is held back and reported.
 	DeleteGuard      *float64 `yaml:"delete_guard"`
@@ -270,9 +280,18 @@ type Resource struct {
 
 	// Template is URL, parsed.
 	Template *Template `yaml:"-"`
+	// ItemTemplate is ItemURL, parsed; nil without one.
+	ItemTemplate *ItemTemplate `yaml:"-"`
 	// StartTime is Start when it is a time.
 	StartTime time.Time `yaml:"-"`
 }
+
+// PositionalPageTypes are the pagination types whose pages are told by
+// position (a page number, or a next link that usually carries a page
+// number or an offset), with no overlap to check a walk against: a record
+// deleted or moved ahead of the walk shifts the later ones, and one of
+// them can be missed. With deletes: snapshot they need item_url.
+var PositionalPageTypes = []string{PagePage, PageNextURL, PageLinkHeader}
 
 // setDefaults fills in what a resource that gives only name, source,
 // object and url means: polled every DefaultSchedule, the body is the array

@@ -28,6 +28,7 @@ type Store interface {
 	BeginCycle(ctx context.Context, resource string, lease Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error)
 	CommitPage(ctx context.Context, p Page) error
+	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error)
 	FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 	ResetResource(ctx context.Context, resource string, watermark time.Time) error
 

@@ -144,4 +144,14 @@ CREATE TABLE leases (
 	fence      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 `,
+	// 8: deletes confirmed before they are emitted, and the moment a
+	// resource's watch began. snapshot_cycle is the number of the last
+	// complete snapshot cycle: a record it missed, missed again by the
+	// next one, is deleted. watch_from is when the first complete cycle
+	// began to watch (NULL until one completed under this schema): a
+	// record never seen that was created after it is new.
+	`
+ALTER TABLE resources ADD COLUMN snapshot_cycle INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resources ADD COLUMN watch_from INTEGER;
+`,
 }

@@ -12,6 +12,7 @@ type Metrics struct {
 	skipped     *prometheus.CounterVec
 	future      *prometheus.CounterVec
 	backwards   *prometheus.CounterVec
+	lookups     *prometheus.CounterVec
 	events      *prometheus.CounterVec
 	heldBack    *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
@@ -41,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pollhook_records_date_backwards_total",
 			Help: "Records reported as updated although their updated date was before the one the store held (a DST fold, a clock put right), by resource.",
 		}, []string{"resource"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_lookups_total",
+			Help: "Records missing from a snapshot listing looked up at item_url, by resource and outcome (gone, found, failed).",
+		}, []string{"resource", "outcome"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pollhook_events_total",
 			Help: "Events written to the outbox, by resource and type.",
@@ -59,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"resource"}),
 	}
-	reg.MustRegister(m.polls, m.records, m.skipped, m.future, m.backwards, m.events, m.heldBack, m.lastSuccess, m.duration)
+	reg.MustRegister(m.polls, m.records, m.skipped, m.future, m.backwards, m.lookups, m.events, m.heldBack, m.lastSuccess, m.duration)
 	return m
 }
 
@@ -73,6 +78,11 @@ func (m *Metrics) Observe(p *Poller, res CycleResult, err error) {
 	m.skipped.WithLabelValues(r.Name).Add(float64(res.Skipped))
 	m.future.WithLabelValues(r.Name).Add(float64(res.Future))
 	m.backwards.WithLabelValues(r.Name).Add(float64(res.Backwards))
+	for outcome, n := range map[string]int{"gone": res.Lookups.Gone, "found": res.Lookups.Found, "failed": res.Lookups.Failed} {
+		if n > 0 {
+			m.lookups.WithLabelValues(r.Name, outcome).Add(float64(n))
+		}
+	}
 	m.duration.WithLabelValues(r.Name).Observe(res.Duration.Seconds())
 	for verb, n := range map[string]float64{verbCreated: float64(res.Created), verbUpdated: float64(res.Updated), verbDeleted: float64(res.Deleted)} {
 		if n > 0 {

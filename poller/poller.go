@@ -19,6 +19,7 @@ type Store interface {
 	BeginCycle(ctx context.Context, resource string, lease cursor.Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
 	CommitPage(ctx context.Context, p cursor.Page) error
+	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (cursor.MissingRecords, error)
 	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
 }
 
@@ -101,6 +102,15 @@ type CycleResult struct {
 	Updated   int
 	Deleted   int64
 	HeldBack  int64
+	// Missing counts the known records a snapshot cycle did not see, and
+	// Suspected those of them it did not delete either: each is deleted
+	// when the next complete listing misses it too or, with item_url,
+	// when a lookup finds it gone.
+	Missing   int64
+	Suspected int64
+	// Lookups says what the item_url lookups of the missing records
+	// found.
+	Lookups Lookups
 	// Watermark is the resource's watermark after the cycle.
 	Watermark time.Time
 	Duration  time.Duration
@@ -156,6 +166,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 	// between the clocks, so a watermark capped there re-reads it next
 	// cycle.
 	var apiStart time.Time
+	// control is a record the walk listed: a lookup at item_url must find
+	// it before a lookup that does not find another can confirm a delete.
+	control := ""
 	// A page fetched is a page committed: a stop signal cancels ctx, but
 	// the page in hand still commits whole before the cycle ends.
 	commitCtx := context.WithoutCancel(ctx)
@@ -170,6 +183,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 		}
 		if pg.Number == 1 {
 			apiStart = pg.Date
+		}
+		if len(pg.Records) > 0 {
+			control = pg.Records[len(pg.Records)-1].ID
 		}
 		pd := d.page(pg.Records, seen)
 		touch := pd.touch
@@ -237,7 +253,7 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 		p.log.Warn("records dated in the future: the watermark stops at the cycle's start",
 			"records", future, "latest", latest, "cycle_start", start)
 	}
-	fin, err := p.store.FinishCycle(commitCtx, cursor.Finish{
+	finish := cursor.Finish{
 		Resource:    p.res.Name,
 		Cycle:       res.Cycle,
 		Lease:       lease,
@@ -245,8 +261,17 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 		Snapshot:    p.res.Deletes == config.DeletesSnapshot,
 		DeleteGuard: *p.res.DeleteGuard,
 		Deleted:     d.deleted,
-		Now:         p.now(),
-	})
+		WatchFrom:   p.watchFrom(watermark, start, apiStart),
+	}
+	if finish.Snapshot && p.res.ItemTemplate != nil {
+		finish.LookedUp = true
+		if finish.Gone, err = p.confirm(ctx, commitCtx, &res, lease, d, control); err != nil {
+			res.Duration = p.now().Sub(start)
+			return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
+		}
+	}
+	finish.Now = p.now()
+	fin, err := p.store.FinishCycle(commitCtx, finish)
 	res.Duration = p.now().Sub(start)
 	if err != nil {
 		return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
@@ -258,7 +283,14 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 		p.log.Warn("records whose updated date went back while their content changed, reported as updated",
 			"records", res.Backwards, "logged", maxSkipLogs)
 	}
-	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
+	res.Deleted, res.HeldBack, res.Missing = fin.Deleted, fin.HeldBack, fin.Missing
+	if fin.HeldBack == 0 {
+		res.Suspected = fin.Missing - fin.Deleted
+	}
+	if res.Suspected > 0 && !finish.LookedUp {
+		p.log.Info("records missing from the listing: each is deleted if the next complete listing misses it too",
+			"missing", res.Suspected)
+	}
 	res.Watermark = watermark
 	if d.watermark.After(watermark) { // the store never moves it back
 		res.Watermark = d.watermark
@@ -268,6 +300,37 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease) (CycleResult, er
 			"held_back", fin.HeldBack, "known", fin.Known, "delete_guard", *p.res.DeleteGuard)
 	}
 	return res, nil
+}
+
+// watchFrom is the moment the resource's watch begins, as the first
+// complete cycle records it (later cycles pass it too; the store keeps
+// the first): for start: now, the cycle's watermark (or, without one, the
+// walk's start, the API's clock if its Date header gave it) less the
+// lookback, since what is dated within the lookback may not have been
+// listed yet; for a start time, that time; for start: beginning, the
+// beginning. A record never seen whose created date is after it is new;
+// one never seen whose updated date is not after it has not changed
+// since the watch began (see differ).
+func (p *Poller) watchFrom(watermark, start, apiStart time.Time) time.Time {
+	switch p.res.Start {
+	case config.StartBeginning:
+		return time.Time{}
+	case config.StartNow:
+	default:
+		return p.res.StartTime
+	}
+	moment := watermark
+	if moment.IsZero() {
+		moment = start
+		if !apiStart.IsZero() && apiStart.Before(moment) {
+			moment = apiStart
+		}
+	}
+	from := moment.Add(-p.res.Lookback.D())
+	if !from.After(time.Unix(0, 0)) {
+		return time.Time{}
+	}
+	return from
 }
 
 // begin reads the resource's state, starts a cycle and sets up its differ.
@@ -283,6 +346,12 @@ func (p *Poller) begin(ctx context.Context, res *CycleResult, lease cursor.Lease
 		fullIDSet: p.res.Deletes == config.DeletesSnapshot || p.res.Start == config.StartBeginning,
 		snapshot:  p.res.Deletes == config.DeletesSnapshot,
 		now:       p.now().UTC(),
+	}
+	if st.Watching {
+		d.watchFrom, d.watching = st.WatchFrom, true
+		if !st.WatchFrom.IsZero() {
+			d.silentUntil = st.WatchFrom
+		}
 	}
 	if st.Completed == 0 {
 		switch p.res.Start {

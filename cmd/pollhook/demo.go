@@ -175,6 +175,9 @@ resources:
       created_timezone: America/New_York
     pagination: { type: page, page_param: page, limit_param: per_page, limit: 10 }
     deletes: snapshot
+    # Page numbers shift when a contact is deleted during a walk: a contact
+    # the walk missed is looked up before it is taken for deleted.
+    item_url: /api/contacts/${id}
     start: now
 destinations:
   - name: demo-receiver
