@@ -45,6 +45,9 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_deletes.bad.yaml", []string{
 			`bad_deletes.bad.yaml:10: resources[contacts].deletes: want none or snapshot (got "all")`,
 		}},
+		{"lease_ttl.bad.yaml", []string{
+			"lease_ttl.bad.yaml:3: state.lease_ttl: want a duration of at least 2s, such as 15s: a lease is renewed every third of it (got 500ms)",
+		}},
 		{"snapshot_positional.bad.yaml", []string{
 			"snapshot_positional.bad.yaml:9: resources[contacts].deletes: deletes: snapshot with pagination page needs item_url: pages counted by position shift",
 		}},

@@ -109,7 +109,20 @@ type Config struct {
 func (c *Config) setDefaults() {
 	c.State.Path = DefaultStatePath
 	c.State.Retention = Retention{Delivered: Duration(DefaultDeliveredRetention), Dead: Duration(DefaultDeadRetention)}
+	c.State.LeaseTTL = Duration(DefaultLeaseTTL)
 }
+
+// Lease defaults and bounds.
+const (
+	// DefaultLeaseTTL is how long a process's lease on a resource or a
+	// destination lasts unless renewed (every third of it): how long the
+	// work of a process that stopped without a word (killed, cut off) waits
+	// before another process takes it over.
+	DefaultLeaseTTL = 15 * time.Second
+	// MinLeaseTTL is the shortest lease_ttl: renewals every third of it
+	// are writes to the state store.
+	MinLeaseTTL = 2 * time.Second
+)
 
 // Retention defaults.
 const (
@@ -128,6 +141,9 @@ type State struct {
 	// Retention says how long finished deliveries are kept. Outbox events
 	// go with the last delivery that needs them.
 	Retention Retention `yaml:"retention"`
+	// LeaseTTL is how long a lease lasts unless renewed; DefaultLeaseTTL
+	// when left out. It takes effect at start, not at a reload.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // Retention is how long the delivery log keeps finished deliveries.

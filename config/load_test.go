@@ -55,6 +55,7 @@ func TestGoodConfigs(t *testing.T) {
 	tests := map[string]func(t *testing.T, c *Config){
 		"minimal.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "state.path", c.State.Path, DefaultStatePath)
+			eq(t, "state.lease_ttl", c.State.LeaseTTL.D(), DefaultLeaseTTL)
 			eq(t, "http.listen", c.HTTP.Listen, "")
 			s := c.Source("api")
 			eq(t, "auth.type", s.Auth.Type, AuthNone)
@@ -170,6 +171,8 @@ func TestGoodConfigs(t *testing.T) {
 		},
 		"features.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "listen", c.HTTP.Listen, ":9090")
+			eq(t, "lease_ttl", c.State.LeaseTTL.D(), 5*time.Second)
+			eq(t, "state.path default", c.State.Path, DefaultStatePath)
 			eq(t, "allow_targets", len(c.HTTP.AllowTargets), 2)
 			crm := c.Source("crm")
 			eq(t, "merged timeout", crm.Timeout.D(), 10*time.Second)

@@ -44,6 +44,9 @@ func (v *validator) validate() {
 	if c.State.Path == "" {
 		c.State.Path = DefaultStatePath
 	}
+	if ttl := c.State.LeaseTTL.D(); ttl < MinLeaseTTL {
+		v.errf(keyPath{{key: "state"}, {key: "lease_ttl"}}, "want a duration of at least %s, such as 15s: a lease is renewed every third of it (got %s)", MinLeaseTTL, ttl)
+	}
 	v.httpBlock(keyPath{{key: "http"}})
 
 	v.names("sources", len(c.Sources), func(i int) string { return c.Sources[i].Name })

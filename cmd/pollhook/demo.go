@@ -118,7 +118,7 @@ The first poll records what exists; changes after it arrive below. Ctrl-C to sto
 `, crmURL, crm.Len(), *mutate, *poll, cfg.State.Path, hookURL)
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout, LeaseTTL: cfg.State.LeaseTTL.D()})
 	if err != nil {
 		return err
 	}

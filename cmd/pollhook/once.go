@@ -82,7 +82,7 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 	defer cleanup()
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.LeaseTTL.D()})
 	if err != nil {
 		return err
 	}

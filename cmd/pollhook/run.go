@@ -66,7 +66,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.LeaseTTL.D()})
 	if err != nil {
 		return err
 	}
