@@ -170,6 +170,14 @@ type setup struct {
 	Ordering string
 	// NoDestination leaves the destination out.
 	NoDestination bool
+	// Also, when set, is the URL of a second destination, app2, with the
+	// same settings.
+	Also string
+	// LeaseTTL is state.lease_ttl; default pollhook's.
+	LeaseTTL string
+	// Zone, when set, reads the dates as local times of this zone without
+	// an offset (LocalFormat), as an Upstream with a Zone writes them.
+	Zone string
 }
 
 // incDefault and snapDefault are the url and pagination of the two
@@ -208,8 +216,12 @@ func (w *world) config(s setup) string {
 		s.Resources = []string{"inc", "snap"}
 	}
 	var b strings.Builder
+	lease := ""
+	if s.LeaseTTL != "" {
+		lease = "\n  lease_ttl: " + s.LeaseTTL
+	}
 	fmt.Fprintf(&b, `state:
-  path: %s
+  path: %s%s
 http:
   listen: 127.0.0.1:0
 sources:
@@ -218,15 +230,20 @@ sources:
     timeout: %s
     retry: { attempts: %d, max_wait: %s }
 resources:
-`, s.StatePath, w.upURL, s.Timeout, s.Attempts, s.MaxWait)
+`, s.StatePath, lease, w.upURL, s.Timeout, s.Attempts, s.MaxWait)
+	format, zone := DateFormat, ""
+	if s.Zone != "" {
+		format = LocalFormat
+		zone = "\n      updated_timezone: " + s.Zone + "\n      created_timezone: " + s.Zone
+	}
 	dates := `    items: .items
     schedule: 1s
     start: beginning
     dates:
       updated_field: updated
-      updated_format: "` + DateFormat + `"
+      updated_format: "` + format + `"
       created_field: created
-      created_format: "` + DateFormat + `"
+      created_format: "` + format + `"` + zone + `
 `
 	for _, r := range s.Resources {
 		switch r {
@@ -242,15 +259,21 @@ resources:
 		}
 	}
 	if !s.NoDestination {
-		fmt.Fprintf(&b, `destinations:
-  - name: app
+		b.WriteString("destinations:\n")
+		dests := [][2]string{{"app", w.rcvURL}}
+		if s.Also != "" {
+			dests = append(dests, [2]string{"app2", s.Also})
+		}
+		for _, d := range dests {
+			fmt.Fprintf(&b, `  - name: %s
     url: %s
     secret: %s
     events: ["*.*"]
     timeout: %s
     ordering: %s
     retry: { schedule: %s }
-`, w.rcvURL, testSecret, s.DestTimeout, s.Ordering, s.Retry)
+`, d[0], d[1], testSecret, s.DestTimeout, s.Ordering, s.Retry)
+		}
 	}
 	path := filepath.Join(w.dir, "pollhook.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
