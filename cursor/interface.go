@@ -28,7 +28,19 @@ type Store interface {
 	BeginCycle(ctx context.Context, resource string, lease Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error)
 	CommitPage(ctx context.Context, p Page) error
+	// Missing returns the records of resource that cycle has not seen
+	// (last_seen before cycle) and that are not tombstones, in id order
+	// from the first id after after ("" for the first), at most limit (0
+	// for none), with the counts of the records held (tombstones left out)
+	// and of those missing, all told: what a snapshot cycle looks up at
+	// item_url before it finishes.
 	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error)
+	// FinishCycle completes cycle f.Cycle in one transaction: with
+	// f.Snapshot, the records it missed whose absence is confirmed are
+	// deleted — those f.Gone names when f.LookedUp, else those the
+	// previous complete snapshot cycle missed too — unless more than
+	// f.DeleteGuard of the records held are missing; then the watermark,
+	// the resource's WatchFrom (set once) and its counters. See Finish.
 	FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 	ResetResource(ctx context.Context, resource string, watermark time.Time) error
 
