@@ -31,8 +31,8 @@
 // NAME is a letter or _ followed by letters, digits and _; $NAME without
 // braces is not expanded, and expanded text is not expanded again. A value
 // that expands to nothing counts as left out, so its default applies. The
-// URL placeholders ${gmtDate:…}, ${date:…}, ${epoch} and ${epoch_ms} are
-// not variables. Inside YAML's { } and [ ], a value holding ${…} must be
+// URL placeholders ${gmtDate:…}, ${date:…}, ${epoch} and ${epoch_ms}, and
+// ${id} in an item_url, are not variables. Inside YAML's { } and [ ], a value holding ${…} must be
 // quoted: auth: { type: bearer, token: "${TOKEN}" }.
 package config
 
