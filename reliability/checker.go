@@ -21,6 +21,10 @@ type CheckOptions struct {
 	// DateText writes a date as the upstream does, to compare with a
 	// record's; nil is DateLayout in UTC.
 	DateText func(time.Time) string
+	// Created says that the resource watched from the beginning (start:
+	// beginning), so every record was new to it: the first event of each
+	// must be created.
+	Created bool
 }
 
 // Result is what Check found for one resource.
@@ -33,6 +37,8 @@ type CheckOptions struct {
 //
 //   - lost: a live record whose final version no event reports; or, with
 //     Deletes, a deleted record that was reported but whose delete was not;
+//     or, with Created, a record whose first event is not a created one
+//     (a creation reported as an update);
 //   - duplicate: two or more event ids reporting the same version of a
 //     record (created and updated alike), two created events, or two
 //     deleted events in a row, within one life of the record (a record
@@ -202,6 +208,9 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 
 	for oid, evs := range perObject {
 		res.Duplicates = append(res.Duplicates, duplicates(oid, evs)...)
+		if first := evs[0]; opts.Created && first.verb != Created {
+			res.Lost = append(res.Lost, fmt.Sprintf("object %d: first reported as %s (rev %d by %s), never as created", oid, first.verb, first.rev, first.ID))
+		}
 	}
 
 	oids := make([]int, 0, len(truth))
@@ -255,6 +264,7 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 	}
 	sort.Strings(res.Duplicates)
 	sort.Strings(res.Spurious)
+	sort.Strings(res.Lost)
 	return res
 }
 

@@ -81,6 +81,9 @@ func TestCheck(t *testing.T) {
 		// One cycle read record 1 twice, edited between two pages: both
 		// versions are reported, detected at the same time; the later
 		// version (occurred later) is the receiver's.
+		{"a creation reported as an update", append(clean[1:4:4], ev("s", "e7", Updated, 1, 1, t1, 1), clean[4]),
+			CheckOptions{Resource: "s", Deletes: true, Created: true}, [5]int{1, 0, 0, 0, 0}},
+		{"created first", clean, CheckOptions{Resource: "s", Deletes: true, Created: true}, [5]int{}},
 		{"two versions of one cycle", append(clean[:1:1], append(clean[2:], occurred(ev("s", "e6", Updated, 1, 2, t2, 3), t2),
 			occurred(clean[1], t3))...), CheckOptions{Resource: "s", Deletes: true}, [5]int{}},
 		{"two versions of one cycle, the older last", append(clean[:1:1], append(clean[2:], occurred(ev("s", "e6", Updated, 1, 2, t2, 3), t3),

@@ -288,9 +288,15 @@ func (w *world) check(resources ...string) []Result {
 	got := w.rcv.Deliveries()
 	var out []Result
 	for _, r := range resources {
-		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: r == "snap", DateText: w.up.DateText}))
+		out = append(out, Check(truth, got, w.checkOptions(r)))
 	}
 	return out
+}
+
+// checkOptions are what Check expects of resource r of a world: snap
+// detects deletes, and both start at the beginning.
+func (w *world) checkOptions(r string) CheckOptions {
+	return CheckOptions{Resource: r, Deletes: r == "snap", DateText: w.up.DateText, Created: true}
 }
 
 // mutate runs up.Mutate every interval until the returned stop is called.

@@ -108,7 +108,7 @@ func TestOnceKilled(t *testing.T) {
 	var results []Result
 	for i, rv := range []*Receiver{w.rcv, rcv2} {
 		for _, r := range []string{"inc", "snap"} {
-			res := Check(w.up.Truth(), rv.Deliveries(), CheckOptions{Resource: r, Deletes: r == "snap", DateText: w.up.DateText})
+			res := Check(w.up.Truth(), rv.Deliveries(), w.checkOptions(r))
 			res.Resource = fmt.Sprintf("%s → app%d", r, i+1)
 			results = append(results, res)
 		}
