@@ -531,23 +531,26 @@ func (p *proc) vmHWM() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/pid/status")
 }
 
-// drain waits until p has completed two more cycles of each resource
-// than when it was called (so every change the upstream held then is
-// committed), then until every event of the outbox of cfg's state file
-// has reached the receiver.
+// drain waits until p has completed three more cycles of each resource
+// than when it was called, then until every event of the outbox of cfg's
+// state file has reached the receiver. Three: the first may have begun
+// before the upstream's last change; the second sees every change the
+// upstream held when drain was called, and misses every record deleted by
+// then; the third confirms those deletes (a snapshot delete needs two
+// complete listings without the record).
 func (w *world) drain(p *proc, cfg string, resources []string, timeout time.Duration) {
 	t := w.t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	base := p.metrics()
-	waitUntil(t, timeout, "two more cycles of each resource", func() bool {
+	waitUntil(t, timeout, "three more cycles of each resource", func() bool {
 		if !p.running() {
 			t.Fatalf("pollhook exited: %v\n%s", p.err, p.tail())
 		}
 		m := p.metrics()
 		for _, r := range resources {
 			ok := series("pollhook_polls_total", "resource", r, "outcome", "ok")
-			if m[ok] < base[ok]+2 {
+			if m[ok] < base[ok]+3 {
 				return false
 			}
 		}
