@@ -37,7 +37,7 @@ func TestBadConfigs(t *testing.T) {
 		}},
 		{"bad_state.bad.yaml", []string{
 			"bad_state.bad.yaml:3: state.dsn: state.path and state.dsn are both set: keep path for SQLite, or dsn for PostgreSQL",
-			"bad_state.bad.yaml:4: state.lease: want at least 3s: a lease is renewed every third of it (got 1s)",
+			"bad_state.bad.yaml:4: state.lease: want at least 2s: a lease is renewed every third of it (got 1s)",
 		}},
 		{"bad_dsn.bad.yaml", []string{
 			`bad_dsn.bad.yaml:2: state.dsn: want a PostgreSQL connection string such as postgres://pollhook@db:5432/pollhook?sslmode=disable, or host=db dbname=pollhook user=pollhook (got scheme "mysql")`,
@@ -51,6 +51,17 @@ func TestBadConfigs(t *testing.T) {
 		}},
 		{"bad_deletes.bad.yaml", []string{
 			`bad_deletes.bad.yaml:10: resources[contacts].deletes: want none or snapshot (got "all")`,
+		}},
+		{"snapshot_positional.bad.yaml", []string{
+			"snapshot_positional.bad.yaml:9: resources[contacts].deletes: deletes: snapshot with pagination page needs item_url: pages counted by position shift",
+		}},
+		{"item_url.bad.yaml", []string{
+			"item_url.bad.yaml:8: resources[contacts].item_url: item_url is used by deletes: snapshot only",
+			"item_url.bad.yaml:13: resources[deals].item_url: want a URL holding ${id} where a record's id goes, such as /contacts/${id} (got \"/deals/{id}\")",
+			"item_url.bad.yaml:18: resources[leads].item_url: unknown placeholder ${epoch}: item_url takes ${id} only",
+			"item_url.bad.yaml:23: resources[notes].item_record: item_record is set without item_url",
+			`item_url.bad.yaml:28: resources[tasks].item_url: want a path such as /contacts/${id}, or an http(s) URL (got scheme "ftp")`,
+			"item_url.bad.yaml:29: resources[tasks].item_record: invalid jq expression",
 		}},
 		{"bad_delivery_limits.bad.yaml", []string{
 			`bad_delivery_limits.bad.yaml:13: destinations[app].ordering: want unordered or ordered (got "fifo")`,

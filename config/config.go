@@ -31,8 +31,8 @@
 // NAME is a letter or _ followed by letters, digits and _; $NAME without
 // braces is not expanded, and expanded text is not expanded again. A value
 // that expands to nothing counts as left out, so its default applies. The
-// URL placeholders ${gmtDate:…}, ${date:…}, ${epoch} and ${epoch_ms} are
-// not variables. Inside YAML's { } and [ ], a value holding ${…} must be
+// URL placeholders ${gmtDate:…}, ${date:…}, ${epoch} and ${epoch_ms}, and
+// ${id} in an item_url, are not variables. Inside YAML's { } and [ ], a value holding ${…} must be
 // quoted: auth: { type: bearer, token: "${TOKEN}" }.
 package config
 
@@ -135,6 +135,7 @@ type State struct {
 	// Lease is how long a process holds a resource or a destination
 	// without renewing it: a replica that stops (or is cut off) has its
 	// work taken over after at most this long. Renewed every third of it.
+	// It takes effect at start, not at a reload.
 	Lease Duration `yaml:"lease"`
 	// Retention says how long finished deliveries are kept. Outbox events
 	// go with the last delivery that needs them.
@@ -144,9 +145,9 @@ type State struct {
 // DefaultLease is how long a lease lasts unless renewed.
 const DefaultLease = 15 * time.Second
 
-// MinLease is the shortest lease: renewed every third of it, a shorter
-// one would be lost to a short pause.
-const MinLease = 3 * time.Second
+// MinLease is the shortest lease: it is renewed every third of it, and
+// each renewal is a write to the state store.
+const MinLease = 2 * time.Second
 
 // Retention is how long the delivery log keeps finished deliveries.
 type Retention struct {
@@ -273,6 +274,16 @@ type Resource struct {
 
 	Pagination Pagination `yaml:"pagination"`
 	Deletes    string     `yaml:"deletes"`
+	// ItemURL is the URL of one record, ${id} where its id goes (resolved
+	// as URL is). With deletes: snapshot, a record missing from a
+	// complete listing is looked up there: gone (404, 410) confirms the
+	// delete at once; found, the record exists and is diffed. Without it,
+	// a delete is confirmed by a second complete listing that misses the
+	// record too.
+	ItemURL string `yaml:"item_url"`
+	// ItemRecord is a jq expression or dotted path giving the record in
+	// an item_url body; "." (the body itself) when empty.
+	ItemRecord string `yaml:"item_record"`
 	// DeleteGuard is the largest share of known ids (0 to 1) that one
 	// snapshot cycle may delete; more is held back and reported.
 	DeleteGuard      *float64 `yaml:"delete_guard"`
@@ -288,9 +299,18 @@ type Resource struct {
 
 	// Template is URL, parsed.
 	Template *Template `yaml:"-"`
+	// ItemTemplate is ItemURL, parsed; nil without one.
+	ItemTemplate *ItemTemplate `yaml:"-"`
 	// StartTime is Start when it is a time.
 	StartTime time.Time `yaml:"-"`
 }
+
+// PositionalPageTypes are the pagination types whose pages are told by
+// position (a page number, or a next link that usually carries a page
+// number or an offset), with no overlap to check a walk against: a record
+// deleted or moved ahead of the walk shifts the later ones, and one of
+// them can be missed. With deletes: snapshot they need item_url.
+var PositionalPageTypes = []string{PagePage, PageNextURL, PageLinkHeader}
 
 // setDefaults fills in what a resource that gives only name, source,
 // object and url means: polled every DefaultSchedule, the body is the array

@@ -33,8 +33,12 @@ func (d *decoder) expandEnv(n *yaml.Node, p keyPath, lookup func(string) (string
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		inURL := len(p) == 3 && p[0].key == "resources" && p[2].key == "url"
-		out, changed, errs := expandString(n.Value, lookup, inURL)
+		inURL := len(p) == 3 && p[0].key == "resources" && (p[2].key == "url" || p[2].key == "item_url")
+		keep := TemplateFuncs
+		if inURL && p[2].key == "item_url" {
+			keep = append(slices.Clip(TemplateFuncs), ItemPlaceholders...)
+		}
+		out, changed, errs := expandString(n.Value, lookup, inURL, keep)
 		for _, e := range errs {
 			d.addf(n.Line, p, "%s", e)
 		}
@@ -51,7 +55,10 @@ func (d *decoder) expandEnv(n *yaml.Node, p keyPath, lookup func(string) (string
 
 // expandString expands the variables of one value. It reports whether
 // anything changed, and the problems found (which never hold a value).
-func expandString(s string, lookup func(string) (string, bool), inURL bool) (string, bool, []string) {
+// keep are the ${…} names left for a URL template (the placeholders);
+// in a URL (inURL), a ${…} that is neither a variable nor one of them is
+// left for the template to refuse.
+func expandString(s string, lookup func(string) (string, bool), inURL bool, keep []string) (string, bool, []string) {
 	var b strings.Builder
 	var errs []string
 	changed := false
@@ -82,7 +89,7 @@ func expandString(s string, lookup func(string) (string, bool), inURL bool) (str
 		rest := body[len(name):]
 		def, hasDef := strings.CutPrefix(rest, ":-")
 		switch {
-		case name != "" && slices.Contains(TemplateFuncs, name):
+		case name != "" && slices.Contains(keep, name):
 			// A URL placeholder, not a variable.
 			b.WriteString(ref)
 			continue

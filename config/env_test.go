@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,6 +12,7 @@ func TestExpandString(t *testing.T) {
 	tests := []struct {
 		in, want string
 		inURL    bool
+		keep     []string // placeholders besides TemplateFuncs
 		err      string
 	}{
 		{in: "${A}", want: "alpha"},
@@ -31,9 +33,11 @@ func TestExpandString(t *testing.T) {
 		{in: "${A", err: "unclosed ${"},
 		{in: "/x?since=${gmtdate:yyyy}", inURL: true, want: "/x?since=${gmtdate:yyyy}"},
 		{in: "/x?${A}&${NOPE}", inURL: true, err: "environment variable NOPE is not set"},
+		{in: "/x/${id}?k=${A}", inURL: true, keep: ItemPlaceholders, want: "/x/${id}?k=alpha"},
+		{in: "/x/${id}", err: "environment variable id is not set"},
 	}
 	for _, tt := range tests {
-		got, _, errs := expandString(tt.in, lookup, tt.inURL)
+		got, _, errs := expandString(tt.in, lookup, tt.inURL, append(slices.Clip(TemplateFuncs), tt.keep...))
 		if tt.err != "" {
 			if len(errs) != 1 || !strings.Contains(errs[0], tt.err) {
 				t.Errorf("expand %q: errors %q, want one holding %q", tt.in, errs, tt.err)

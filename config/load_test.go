@@ -189,6 +189,8 @@ func TestGoodConfigs(t *testing.T) {
 		},
 		"features.good.yaml": func(t *testing.T, c *Config) {
 			eq(t, "listen", c.HTTP.Listen, ":9090")
+			eq(t, "lease", c.State.Lease.D(), 5*time.Second)
+			eq(t, "state.path default", c.State.Path, DefaultStatePath)
 			eq(t, "allow_targets", len(c.HTTP.AllowTargets), 2)
 			crm := c.Source("crm")
 			eq(t, "merged timeout", crm.Timeout.D(), 10*time.Second)
@@ -210,6 +212,10 @@ func TestGoodConfigs(t *testing.T) {
 			eq(t, "keap event", leads.EventType(VerbUpdated), "lead.edit")
 			eq(t, "start beginning", c.Resource("invoices").Start, StartBeginning)
 			eq(t, "start time unset", c.Resource("invoices").StartTime.IsZero(), true)
+			inv := c.Resource("invoices")
+			eq(t, "item_url keeps ${id}, expands variables", inv.ItemURL, "/invoices/${id}?expand=bk")
+			eq(t, "item_url expanded", inv.ItemTemplate.Expand("a/b c"), "/invoices/a%2Fb%20c?expand=bk")
+			eq(t, "item_record", inv.ItemRecord, ".invoice")
 			k := c.Destination("keap-style")
 			eq(t, "max_events", k.Batch.MaxEvents, 1000)
 			eq(t, "max_wait", k.Batch.MaxWait.D(), 2*time.Second)

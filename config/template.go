@@ -124,3 +124,74 @@ func (t *Template) probe() string {
 	}
 	return b.String()
 }
+
+// ItemPlaceholders are the placeholders an item_url may hold.
+var ItemPlaceholders = []string{"id"}
+
+// ItemTemplate is a resource's item_url: the URL of one record, with
+// ${id} where its id goes. The id is escaped for where it stands: as a
+// path segment before the query (/contacts/a%2Fb), as a query value after
+// it (?id=a%2Fb). An ItemTemplate is immutable and safe for concurrent
+// use.
+type ItemTemplate struct {
+	text  string
+	parts []itemPart
+}
+
+type itemPart struct {
+	literal string
+	id      bool // ${id}
+	inQuery bool // after the "?"
+}
+
+// ParseItemTemplate parses an item URL template: it must hold ${id}, and
+// no other placeholder.
+func ParseItemTemplate(s string) (*ItemTemplate, error) {
+	t := &ItemTemplate{text: s}
+	rest, inQuery, ids := s, false, 0
+	for rest != "" {
+		i := strings.Index(rest, "${")
+		lit := rest
+		if i >= 0 {
+			lit = rest[:i]
+		}
+		t.parts = append(t.parts, itemPart{literal: lit})
+		inQuery = inQuery || strings.Contains(lit, "?")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed ${ at offset %d", len(s)-len(rest)+i)
+		}
+		if body := rest[i+2 : i+j]; body != "id" {
+			return nil, fmt.Errorf("unknown placeholder ${%s}: item_url takes ${id} only", body)
+		}
+		t.parts = append(t.parts, itemPart{id: true, inQuery: inQuery})
+		ids++
+		rest = rest[i+j+1:]
+	}
+	if ids == 0 {
+		return nil, fmt.Errorf("want a URL holding ${id} where a record's id goes, such as /contacts/${id} (got %q)", s)
+	}
+	return t, nil
+}
+
+// String returns the template as written.
+func (t *ItemTemplate) String() string { return t.text }
+
+// Expand returns the URL of the record with id.
+func (t *ItemTemplate) Expand(id string) string {
+	var b strings.Builder
+	for _, p := range t.parts {
+		switch {
+		case !p.id:
+			b.WriteString(p.literal)
+		case p.inQuery:
+			b.WriteString(url.QueryEscape(id))
+		default:
+			b.WriteString(url.PathEscape(id))
+		}
+	}
+	return b.String()
+}

@@ -364,6 +364,7 @@ func (v *validator) resource(p keyPath, r *Resource) {
 	default:
 		v.errf(p.field("deletes"), "want none or snapshot (got %q)%s", r.Deletes, didYouMean(r.Deletes, []string{DeletesNone, DeletesSnapshot}))
 	}
+	v.itemURL(p, r)
 	if g := r.DeleteGuard; g != nil && (*g < 0 || *g > 1) {
 		v.errf(p.field("delete_guard"), "want a share of known ids between 0 and 1, such as 0.5 for 50%% (got %g)", *g)
 	}
@@ -412,6 +413,42 @@ func (v *validator) resourceURL(p keyPath, r *Resource) {
 		v.errf(up, "want a path such as /contacts, or an http(s) URL (got scheme %q)", u.Scheme)
 	case u.Host == "":
 		v.errf(up, "want an absolute http(s) URL with a host (got %q)", redact.URL(r.URL))
+	}
+}
+
+// itemURL checks item_url and item_record.
+func (v *validator) itemURL(p keyPath, r *Resource) {
+	up := p.field("item_url")
+	if r.ItemURL == "" {
+		if r.ItemRecord != "" {
+			v.errf(p.field("item_record"), "item_record is set without item_url: it says where the record is in an item_url body")
+		}
+		if r.Deletes == DeletesSnapshot && slices.Contains(PositionalPageTypes, r.Pagination.Type) {
+			v.errf(p.field("deletes"), "deletes: snapshot with pagination %s needs item_url: pages counted by position shift when records are deleted or moved during a walk, so a walk can miss a record that exists, and a missed record would be reported deleted; set item_url to where one record is (such as /contacts/${id}), and a missing record is looked up there before it is deleted", r.Pagination.Type)
+		}
+		return
+	}
+	if r.Deletes != DeletesSnapshot {
+		v.errf(up, "item_url is used by deletes: snapshot only (to confirm that a record missing from a listing is gone); set deletes: snapshot or remove item_url")
+	}
+	t, err := ParseItemTemplate(r.ItemURL)
+	if err != nil {
+		v.errf(up, "%s", err.Error())
+		return
+	}
+	r.ItemTemplate = t
+	u, err := url.Parse(t.Expand("0"))
+	switch {
+	case err != nil:
+		v.errf(up, "want a path such as /contacts/${id}, or an absolute http(s) URL (got %q)", redact.URL(r.ItemURL))
+	case u.Scheme == "":
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.errf(up, "want a path such as /contacts/${id}, or an http(s) URL (got scheme %q)", u.Scheme)
+	case u.Host == "":
+		v.errf(up, "want an absolute http(s) URL with a host (got %q)", redact.URL(r.ItemURL))
+	}
+	if r.ItemRecord != "" && !dottedPathRE.MatchString(r.ItemRecord) {
+		v.jq(p.field("item_record"), r.ItemRecord)
 	}
 }
 

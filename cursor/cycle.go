@@ -15,6 +15,11 @@ const deleteChunk = 500
 // Seen returns the versions the store holds of ids in resource; an id it
 // does not hold has no entry. Any number of ids may be asked at once.
 func (s *sqlStore) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
+	out, err := s.seen(ctx, resource, ids)
+	return out, s.noteRead(err, writeKind{readResource, resource})
+}
+
+func (s *sqlStore) seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out := make(map[string]Seen, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -93,12 +98,15 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), p.Cycle, p.Reso
 }
 
 // FinishCycle completes a cycle in one transaction. With f.Snapshot, the
-// records not seen in f.Cycle are deleted: each gets the event f.Deleted
-// builds, and its record is removed — unless they are more than
-// f.DeleteGuard of the known records, in which case none is and their
-// number is kept as HeldDeletes (a guard of 0 holds back every delete, 1
-// or more none). Then the watermark moves to f.Watermark if that is later
-// (it never moves back), and the cycle counts as completed at f.Now.
+// records not seen in f.Cycle are missing, and those whose absence is
+// confirmed (see [Finish]) are deleted: each gets the event f.Deleted
+// builds, and its record becomes a tombstone — unless the missing records
+// are more than f.DeleteGuard of the known ones, in which case none is
+// deleted and their number is kept as HeldDeletes (a guard of 0 holds back
+// every delete, 1 or more none). A snapshot cycle becomes the one whose
+// misses the next one confirms. Then the watermark moves to f.Watermark if
+// that is later (it never moves back), the resource's WatchFrom is set to
+// f.WatchFrom if it has none, and the cycle counts as completed at f.Now.
 // On error nothing is written.
 func (s *sqlStore) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
 	var res FinishResult
@@ -121,21 +129,32 @@ func (s *sqlStore) finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (Finis
 	if err := s.ensureResource(ctx, tx, f.Resource); err != nil {
 		return res, err
 	}
-	var missing int64
+	var missing, prevSnapshot int64
 	err := tx.QueryRowContext(ctx, s.q(`
 SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
-       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2)`),
-		f.Resource, f.Cycle).Scan(&res.Known, &missing)
+       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2),
+       (SELECT snapshot_cycle FROM resources WHERE resource = ?1)`),
+		f.Resource, f.Cycle).Scan(&res.Known, &missing, &prevSnapshot)
 	if err != nil {
 		return res, fmt.Errorf("count records: %w", err)
 	}
-	if f.Snapshot && missing > 0 {
-		if float64(missing) > f.DeleteGuard*float64(res.Known) {
+	snapshotCycle := prevSnapshot
+	if f.Snapshot {
+		res.Missing = missing
+		snapshotCycle = f.Cycle
+		switch {
+		case missing == 0:
+		case float64(missing) > f.DeleteGuard*float64(res.Known):
 			res.HeldBack = missing
-		} else {
-			if res.Deleted, err = s.deleteMissing(ctx, tx, f); err != nil {
-				return res, err
+		case f.LookedUp:
+			if len(f.Gone) > 0 {
+				res.Deleted, err = s.deleteMissing(ctx, tx, f, f.Cycle, f.Gone)
 			}
+		case prevSnapshot > 0:
+			res.Deleted, err = s.deleteMissing(ctx, tx, f, prevSnapshot, nil)
+		}
+		if err != nil {
+			return res, err
 		}
 	}
 
@@ -149,38 +168,51 @@ SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
 	}
 	_, err = tx.ExecContext(ctx, s.q(`
 UPDATE resources
-SET watermark = ?, completed = completed + 1, last_complete = ?, held_deletes = ?
-WHERE resource = ?`), wm, nanos(f.Now), res.HeldBack, f.Resource)
+SET watermark = ?, completed = completed + 1, last_complete = ?, held_deletes = ?,
+    snapshot_cycle = ?, watch_from = coalesce(watch_from, ?)
+WHERE resource = ?`), wm, nanos(f.Now), res.HeldBack, snapshotCycle, nanos(f.WatchFrom), f.Resource)
 	if err != nil {
 		return res, fmt.Errorf("update resource: %w", err)
 	}
 	return res, nil
 }
 
-// deleteMissing emits a delete event for, and tombstones, each record of the
-// resource not seen in f.Cycle, a chunk at a time.
-func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
+// deleteMissing emits a delete event for, and tombstones, each record of
+// the resource not seen since before cycle before — and, when only is not
+// nil, named in it — a chunk at a time.
+func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, before int64, only []string) (int64, error) {
 	if f.Deleted == nil {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
-	sel, err := tx.PrepareContext(ctx, s.q(`
+	q := `
 SELECT id, updated, hash, rev FROM seen
-WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
-ORDER BY id LIMIT ?4`))
+WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0`
+	var list []byte
+	if only != nil {
+		var err error
+		if list, err = json.Marshal(only); err != nil {
+			return 0, err
+		}
+		q += ` AND id IN (SELECT value FROM json_each(?5))`
+	}
+	sel, err := tx.PrepareContext(ctx, s.q(q+` ORDER BY id LIMIT ?4`))
 	if err != nil {
 		return 0, err
 	}
 	defer sel.Close()
+	args := []any{f.Resource, before, "", deleteChunk}
+	if only != nil {
+		args = append(args, string(list))
+	}
 	// Keyset pagination over the primary key (resource, id): each chunk
 	// starts where the last one ended, so the whole scan reads the
 	// resource's records once, whatever the number of deletes.
 	var deleted int64
-	after := ""
 	chunk := make([]SeenRecord, 0, deleteChunk)
 	events := make([]Event, 0, deleteChunk)
 	gone := make([]string, 0, deleteChunk)
 	for {
-		chunk, err = s.readMissing(ctx, sel, f, after, chunk[:0])
+		chunk, err = s.readMissing(ctx, sel, args, chunk[:0])
 		if err != nil {
 			return deleted, err
 		}
@@ -205,12 +237,43 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, str
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
 		deleted += int64(len(chunk))
-		after = chunk[len(chunk)-1].ID
+		args[2] = chunk[len(chunk)-1].ID
 	}
 }
 
-func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chunk []SeenRecord) ([]SeenRecord, error) {
-	rows, err := sel.QueryContext(ctx, f.Resource, f.Cycle, after, deleteChunk)
+// Missing returns the records of resource that cycle has not seen (their
+// last_seen is before it) and that are not deleted, in id order from the
+// first id after after (all when after is ""), at most limit: the records
+// a complete snapshot cycle would look up before deleting them. It also
+// returns how many records the store holds (deleted ones left out) and
+// how many of them are missing, all told.
+func (s *sqlStore) Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error) {
+	var m MissingRecords
+	err := s.r.QueryRowContext(ctx, s.q(`
+SELECT count(*), coalesce(sum(CASE WHEN last_seen < ?2 THEN 1 ELSE 0 END), 0) FROM seen WHERE resource = ?1 AND deleted = 0`),
+		resource, cycle).Scan(&m.Known, &m.Missing)
+	if err != nil {
+		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
+	}
+	if m.Missing == 0 || limit <= 0 {
+		return m, nil
+	}
+	sel, err := s.r.PrepareContext(ctx, s.q(`
+SELECT id, updated, hash, rev FROM seen
+WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
+ORDER BY id LIMIT ?4`))
+	if err != nil {
+		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
+	}
+	defer sel.Close()
+	if m.Records, err = s.readMissing(ctx, sel, []any{resource, cycle, after, limit}, nil); err != nil {
+		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
+	}
+	return m, nil
+}
+
+func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, args []any, chunk []SeenRecord) ([]SeenRecord, error) {
+	rows, err := sel.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read missing records: %w", err)
 	}

@@ -541,6 +541,11 @@ ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, arg
 // Pending returns the pending deliveries q selects, with their events, in
 // seq order.
 func (s *sqlStore) Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
+	out, err := s.pending(ctx, q)
+	return out, s.noteRead(err, writeKind{readPending, q.Destination})
+}
+
+func (s *sqlStore) pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error) {
 	if q.Limit <= 0 {
 		return nil, fmt.Errorf("read pending deliveries of %s: limit %d, want above 0", q.Destination, q.Limit)
 	}

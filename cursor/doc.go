@@ -10,7 +10,10 @@
 // Tables (schema version 1):
 //
 //   - resources: one row per resource — resource (primary key), watermark,
-//     cycle, completed, last_complete, held_deletes.
+//     cycle, completed, last_complete, held_deletes; from schema version 8
+//     snapshot_cycle (the last complete snapshot cycle, whose misses the
+//     next one confirms as deletes) and watch_from (when the watch began,
+//     NULL until a cycle completed).
 //   - seen: the last version recorded of each record — (resource, id)
 //     primary key, updated, hash, last_seen (the cycle that last saw it).
 //     The snapshot delete scan walks the primary key once per cycle (from

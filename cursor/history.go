@@ -269,7 +269,7 @@ SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ?1 AN
 // there were then.
 func (s *sqlStore) Cursors(ctx context.Context) ([]ResourceState, error) {
 	out, err := s.resources(ctx, `
-SELECT resource, watermark, cycle, completed, last_complete, held_deletes, -1 FROM resources ORDER BY resource`)
+SELECT resource, watermark, cycle, completed, last_complete, held_deletes, watch_from, -1 FROM resources ORDER BY resource`)
 	if err != nil {
 		return nil, fmt.Errorf("list cursors: %w", err)
 	}

@@ -29,6 +29,19 @@ type Store interface {
 	BeginCycle(ctx context.Context, resource string, lease Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error)
 	CommitPage(ctx context.Context, p Page) error
+	// Missing returns the records of resource that cycle has not seen
+	// (last_seen before cycle) and that are not tombstones, in id order
+	// from the first id after after ("" for the first), at most limit (0
+	// for none), with the counts of the records held (tombstones left out)
+	// and of those missing, all told: what a snapshot cycle looks up at
+	// item_url before it finishes.
+	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error)
+	// FinishCycle completes cycle f.Cycle in one transaction: with
+	// f.Snapshot, the records it missed whose absence is confirmed are
+	// deleted — those f.Gone names when f.LookedUp, else those the
+	// previous complete snapshot cycle missed too — unless more than
+	// f.DeleteGuard of the records held are missing; then the watermark,
+	// the resource's WatchFrom (set once) and its counters. See Finish.
 	FinishCycle(ctx context.Context, f Finish) (FinishResult, error)
 	ResetResource(ctx context.Context, resource string, watermark time.Time) error
 	// Cursors is Resources without the count of known records (Known is
@@ -109,6 +122,19 @@ type Store interface {
 	Leases(ctx context.Context) ([]Lease, error)
 
 	// Health.
+	//
+	// Health says whether the store can serve pollhook's work now: nil,
+	// or why not, in words an operator can act on. /readyz reports it
+	// (the runtime calls it every couple of seconds, under a timeout, so
+	// it must be cheap). It fails while WriteErr does, while the reads the
+	// pipeline makes at every cycle and delivery pass fail for a reason
+	// of the store's own (not a cancelled context), when a one-row write
+	// does not commit or a read does not answer, and for whatever else
+	// the backend knows keeps it from serving: for SQLite, a damaged
+	// file, or a file deleted, moved or replaced under the process; for
+	// a database server, a lost connection. It passes again once the
+	// cause is gone.
+	Health(ctx context.Context, now time.Time) error
 	Ping(ctx context.Context) error
 	PingWrite(ctx context.Context, now time.Time) error
 	WriteErr() error

@@ -87,6 +87,7 @@ func openPostgres(ctx context.Context, cfg *pgx.ConnConfig, loc, dsn string) (*P
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Postgres{sqlStore: &sqlStore{d: postgresDialect{}, w: db, r: db, loc: loc}, dsn: dsn}
 	s.health.isStorage = s.d.storageError
+	s.reads.isStorage = s.d.storageError
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state store %s: %w", loc, err)

@@ -12,17 +12,19 @@ import (
 func (s *sqlStore) ResourceState(ctx context.Context, resource string) (ResourceState, error) {
 	st := ResourceState{Resource: resource}
 	var wm, last int64
+	var watch sql.NullInt64
 	// One statement, so the counters and the count are of one moment.
 	err := s.r.QueryRowContext(ctx, s.q(`
 SELECT coalesce(r.watermark, 0), coalesce(r.cycle, 0), coalesce(r.completed, 0),
-       coalesce(r.last_complete, 0), coalesce(r.held_deletes, 0),
+       coalesce(r.last_complete, 0), coalesce(r.held_deletes, 0), r.watch_from,
        (SELECT count(*) FROM seen WHERE resource = n.name AND deleted = 0)
 FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`),
-		resource).Scan(&wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
-	if err != nil {
+		resource).Scan(&wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &watch, &st.Known)
+	if err := s.noteRead(err, writeKind{readResource, resource}); err != nil {
 		return ResourceState{}, fmt.Errorf("read state of %s: %w", resource, err)
 	}
 	st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
+	st.WatchFrom, st.Watching = fromNanos(watch.Int64), watch.Valid
 	return st, nil
 }
 
@@ -30,7 +32,7 @@ FROM (SELECT ? AS name) AS n LEFT JOIN resources AS r ON r.resource = n.name`),
 // sorted by name.
 func (s *sqlStore) Resources(ctx context.Context) ([]ResourceState, error) {
 	out, err := s.resources(ctx, `
-SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes,
+SELECT r.resource, r.watermark, r.cycle, r.completed, r.last_complete, r.held_deletes, r.watch_from,
        coalesce(k.known, 0)
 FROM resources AS r
 LEFT JOIN (SELECT resource, count(*) AS known FROM seen WHERE deleted = 0 GROUP BY resource) AS k
@@ -43,12 +45,14 @@ ORDER BY r.resource`)
 }
 
 // resources reads the resource states q selects: resource, watermark,
-// cycle, completed, last_complete, held_deletes and known.
+// cycle, completed, last_complete, held_deletes, watch_from and known.
 func (s *sqlStore) resources(ctx context.Context, q string) ([]ResourceState, error) {
 	return queryAll(ctx, s, q, nil, func(rows *sql.Rows, st *ResourceState) error {
 		var wm, last int64
-		err := rows.Scan(&st.Resource, &wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &st.Known)
+		var watch sql.NullInt64
+		err := rows.Scan(&st.Resource, &wm, &st.Cycle, &st.Completed, &last, &st.HeldDeletes, &watch, &st.Known)
 		st.Watermark, st.LastComplete = fromNanos(wm), fromNanos(last)
+		st.WatchFrom, st.Watching = fromNanos(watch.Int64), watch.Valid
 		return err
 	})
 }

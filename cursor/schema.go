@@ -192,4 +192,14 @@ CREATE INDEX backlog_samples_at ON backlog_samples (at);
 
 CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status = 'dead';
 `,
+	// 9: deletes confirmed before they are emitted, and the moment a
+	// resource's watch began. snapshot_cycle is the number of the last
+	// complete snapshot cycle: a record it missed, missed again by the
+	// next one, is deleted. watch_from is when the first complete cycle
+	// began to watch (NULL until one completed under this schema): a
+	// record never seen that was created after it is new.
+	`
+ALTER TABLE resources ADD COLUMN snapshot_cycle INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resources ADD COLUMN watch_from INTEGER;
+`,
 }

@@ -162,4 +162,10 @@ CREATE INDEX backlog_samples_at ON backlog_samples (at);
 
 CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status = 'dead';
 `,
+	// 3: SQLite's version 9, deletes confirmed before they are emitted
+	// and the moment a resource's watch began.
+	`
+ALTER TABLE resources ADD COLUMN snapshot_cycle BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE resources ADD COLUMN watch_from BIGINT;
+`,
 }

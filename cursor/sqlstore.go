@@ -39,6 +39,7 @@ type sqlStore struct {
 	loc string  // Location
 
 	health writeHealth // storage errors of pipeline writes; see WriteErr
+	reads  writeHealth // storage errors of pipeline reads; see Health
 	stmts  sync.Map    // statement as written → rebound
 }
 

@@ -40,6 +40,9 @@ type SQLite struct {
 	*sqlStore
 	path string
 	dsn  string // URI and parameters every connection shares
+
+	abs  string      // path, absolute
+	file os.FileInfo // the file as opened, to tell it from another at path later
 }
 
 // sqliteDialect is SQLite's SQL, as this package writes it.
@@ -96,7 +99,17 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	w.SetConnMaxIdleTime(0)
 	s := &SQLite{sqlStore: &sqlStore{d: sqliteDialect{}, w: w, loc: path}, path: path, dsn: dsn}
 	s.health.isStorage = s.d.storageError
+	s.reads.isStorage = s.d.storageError
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	// The file exists now (the migration's connection made it): what
+	// Health compares the path with later.
+	if s.abs, err = filepath.Abs(path); err == nil {
+		s.file, err = os.Stat(s.abs)
+	}
+	if err != nil {
 		w.Close()
 		return nil, err
 	}

@@ -435,3 +435,119 @@ func diskFull(t *testing.T, s *SQLite) (restore func()) {
 		}
 	}
 }
+
+// TestHealthFileGone: the state file deleted or moved away under a
+// running store keeps taking writes (the open descriptors still reach
+// it), into a file no one will open again: Health says so, and passes
+// again when the same file is back at the path.
+func TestHealthFileGone(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	if err := s.Health(ctx, t0); err != nil {
+		t.Fatalf("Health of a fresh store: %v", err)
+	}
+	away := s.Path() + ".moved"
+	if err := os.Rename(s.Path(), away); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PingWrite(ctx, t0); err != nil {
+		t.Fatalf("the write probe fails on its own, so this test shows nothing: %v", err)
+	}
+	err := s.Health(ctx, t0)
+	if err == nil || !strings.Contains(err.Error(), "state file "+s.Path()+" is gone") {
+		t.Fatalf("Health with the file moved away = %v, want it to say the file is gone", err)
+	}
+	if err := os.Rename(away, s.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Health(ctx, t0); err != nil {
+		t.Fatalf("Health with the file back: %v", err)
+	}
+}
+
+// TestHealthFileReplaced: another file put at the path (a backup restored
+// over it) is not the one the store writes.
+func TestHealthFileReplaced(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	other := filepath.Join(t.TempDir(), "other.db")
+	if err := s.Backup(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, s.Path()); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Health(ctx, t0)
+	if err == nil || !strings.Contains(err.Error(), "was replaced by another file") || !strings.Contains(err.Error(), "restart pollhook") {
+		t.Fatalf("Health with the file replaced = %v, want it to say so and what to do", err)
+	}
+}
+
+// TestHealthDamagedFile: a damaged page of one resource's records fails
+// every cycle of it ("database disk image is malformed") while the probes
+// of other pages pass: Health reports the failing reads until they pass,
+// or until the resource leaves the config.
+func TestHealthDamagedFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle(t, s, "contacts", time.Time{}, ids("c", 3000)...)
+	var root, size int64
+	if err := s.r.QueryRow(`SELECT rootpage FROM sqlite_schema WHERE name = 'seen'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.r.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the last connection folds the WAL into the file
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := make([]byte, size)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + 3)
+	}
+	if _, err := f.WriteAt(garbage, (root-1)*size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	s = openSQLiteStore(t, path)
+	if err := s.Health(ctx, t0); err != nil {
+		t.Fatalf("Health before any read of the damaged records: %v (the probes alone find it: this test shows nothing)", err)
+	}
+	if _, err := s.ResourceState(ctx, "contacts"); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("ResourceState of the damaged resource = %v, want malformed", err)
+	}
+	err = s.Health(ctx, t0)
+	if err == nil || !strings.Contains(err.Error(), "read of resource contacts failing since") || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("Health after a failed read = %v, want the read's failure", err)
+	}
+	// A cancelled read says nothing of the file.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	s.Seen(cancelled, "contacts", []string{"c1"})
+	s.RetainResourceWrites([]string{"contacts"})
+	if s.Health(ctx, t0) == nil {
+		t.Fatal("a cancelled read, or keeping the resource, cleared the failure")
+	}
+	s.RetainResourceWrites(nil)
+	if err := s.Health(ctx, t0); err != nil {
+		t.Fatalf("Health after the resource left the config: %v", err)
+	}
+}
+
+// openSQLiteStore opens the store at path, closed when t ends.
+func openSQLiteStore(t *testing.T, path string) *SQLite {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}

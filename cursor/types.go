@@ -42,6 +42,12 @@ type ResourceState struct {
 	HeldDeletes int64
 	// Known is the number of records the store holds for the resource.
 	Known int64
+	// WatchFrom is the moment the resource began to be watched, as the
+	// first complete cycle recorded it (Finish.WatchFrom); meaningful
+	// only when Watching is set, and the zero time then means from the
+	// beginning.
+	WatchFrom time.Time
+	Watching  bool
 }
 
 // Seen is the version of a record the store last recorded.
@@ -94,10 +100,21 @@ type Finish struct {
 	// Lease is the resource's lease, checked as for Page.
 	Lease     Lease
 	Watermark time.Time
-	// Snapshot asks for deletes: records whose last_seen is before Cycle.
+	// Snapshot asks for deletes. The records not seen in Cycle are
+	// missing; a missing record is deleted once its absence is
+	// confirmed: with LookedUp, when Gone names it (a lookup of the record
+	// found it gone); without, when the previous complete snapshot cycle
+	// missed it too (its last_seen is before that cycle's number). A
+	// record missing for the first time, or looked up and not found gone,
+	// stays as it is.
 	Snapshot bool
+	// LookedUp says that the missing records were looked up one by one
+	// (item_url), and Gone holds those found gone.
+	LookedUp bool
+	Gone     []string
 	// DeleteGuard is the largest share of known records that may be
-	// deleted; when more would be, none are, and the count is held back.
+	// missing from a cycle; when more are, none is deleted, and their
+	// count is held back.
 	DeleteGuard float64
 	// Deleted builds the event for a deleted record, given the version the
 	// store last held (its Rev before the delete); the store inserts it and
@@ -106,12 +123,19 @@ type Finish struct {
 	Deleted func(id string, last Seen) Event
 	// Now is the completion time.
 	Now time.Time
+	// WatchFrom is the moment the resource began to be watched: kept
+	// as the resource's WatchFrom when the store has none yet (its first
+	// complete cycle), ignored after.
+	WatchFrom time.Time
 }
 
 // FinishResult says what a completed cycle did with deletes.
 type FinishResult struct {
 	// Known is how many records the store held before the deletes.
 	Known int64
+	// Missing is how many of them the cycle did not see (in snapshot
+	// mode; 0 otherwise), deleted or not.
+	Missing int64
 	// Deleted is how many delete events were written.
 	Deleted int64
 	// HeldBack is how many deletes the guard held back.
@@ -131,4 +155,15 @@ type EventFilter struct {
 	// last Seq of a page as BeforeSeq to read the next one.
 	Newest bool
 	Limit  int
+}
+
+// MissingRecords are records a snapshot cycle has not seen (see
+// Store.Missing).
+type MissingRecords struct {
+	// Known is how many records the store holds for the resource, and
+	// Missing how many of them the cycle has not seen, all told.
+	Known, Missing int64
+	// Records are the missing records asked for, with the version the
+	// store holds of each.
+	Records []SeenRecord
 }

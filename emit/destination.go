@@ -233,8 +233,8 @@ func (a Attempt) OK() bool { return a.Err == nil }
 // An http(s) destination POSTs them in one request (one body), so a
 // destination whose batch.max_events is 1 should be sent one event at a
 // time; with format keap they must share one type. The request carries
-// Content-Type, User-Agent, webhook-id, webhook-timestamp,
-// webhook-signature (with a secret), Elements-Webhook-Signature (format
+// Content-Type, User-Agent, webhook-id (and Idempotency-Key, the same),
+// webhook-timestamp, webhook-signature (with a secret), Elements-Webhook-Signature (format
 // cloud-elements, with a secret), the configured headers and basic auth,
 // within the configured timeout. Only a 2xx response is success; redirects
 // are not followed.

@@ -116,6 +116,10 @@ func (h *httpTransport) send(ctx context.Context, events []cursor.Event, a *Atte
 	// Set last: configured headers cannot replace them.
 	req.Header.Set("Content-Type", body.ContentType)
 	d.sign.headers(body.ID, a.At, body.Bytes, req.Header.Set)
+	// The webhook-id again, under the name that tells net/http the POST
+	// may be sent again on a new connection when a kept-alive one turns
+	// out closed by the receiver before it read anything.
+	req.Header.Set(HeaderIdempotencyKey, body.ID)
 
 	resp, err := h.client.Do(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -310,6 +311,62 @@ func TestSendCanceled(t *testing.T) {
 	cancel()
 	if a := d.Send(ctx, []cursor.Event{event("1", "updated")}); a.OK() || a.Err == nil {
 		t.Errorf("canceled send: %+v", a)
+	}
+}
+
+// TestSendKeepAliveClosed: a receiver that closes idle kept-alive
+// connections (Node's default is after 5 s) may close one just as the
+// next request goes out on it. This one does it every time: the second
+// request on a connection is read and the connection closed, with no
+// response. The delivery must go through on a new connection, without a
+// failed attempt (a retry step of the engine's schedule).
+func TestSendKeepAliveClosed(t *testing.T) {
+	type connKey struct{}
+	var mu sync.Mutex
+	var ids []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n := r.Context().Value(connKey{}).(*int)
+		mu.Lock()
+		*n++
+		first := *n == 1
+		ids = append(ids, r.Header.Get(HeaderWebhookID)+" "+r.Header.Get(HeaderIdempotencyKey))
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.Close()
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, new(int))
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	d := newDest(t, config.Destination{URL: srv.URL}, Options{})
+	for i := range 3 {
+		a := d.Send(context.Background(), []cursor.Event{event(fmt.Sprint(i), "updated")})
+		if !a.OK() {
+			t.Fatalf("send %d on a connection the receiver closed: %+v", i, a)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// 1 on connection A; 2 on A (closed), again on B; 3 on B (closed),
+	// again on C.
+	if len(ids) != 5 {
+		t.Fatalf("receiver got %d requests, want 5: %q", len(ids), ids)
+	}
+	for _, id := range ids {
+		wid, key, _ := strings.Cut(id, " ")
+		if wid == "" || wid != key {
+			t.Errorf("webhook-id %q, Idempotency-Key %q: want the same", wid, key)
+		}
 	}
 }
 

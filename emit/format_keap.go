@@ -62,9 +62,11 @@ func NewKeapBody(events []cursor.Event) (KeapBody, error) {
 	return k, nil
 }
 
-// keapID returns id as a JSON number when it is a decimal integer that
-// fits in 64 bits and is written without leading zeros (so that it reads
-// back as the same string), else as a string.
+// keapID returns id as a JSON number when it is a decimal integer from 0
+// to math.MaxInt64 written without leading zeros (so that it reads back
+// as the same string), else as a string: a receiver reading a larger
+// number into a 64-bit integer fails, or into a float64 loses digits,
+// where a string keeps the id whole.
 func keapID(id string) any {
 	if id == "" || (len(id) > 1 && id[0] == '0') {
 		return id

@@ -22,6 +22,12 @@ const (
 	// HeaderWebhookSignature is the Standard Webhooks signature, sent when
 	// the destination has a secret.
 	HeaderWebhookSignature = "webhook-signature"
+	// HeaderIdempotencyKey carries the webhook-id again. It tells a
+	// receiver the same thing, and it lets Go's HTTP client send the
+	// request again, on a new connection, when a kept-alive connection
+	// the receiver closed (its idle timeout, as the request went out)
+	// fails before any response: without it, Go retries no POST.
+	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderElementsSignature is the Cloud Elements signature, sent by
 	// format cloud-elements when the destination has a secret.
 	HeaderElementsSignature = "Elements-Webhook-Signature"

@@ -176,6 +176,9 @@ type fakeAPI struct {
 	mu    sync.Mutex
 	pages map[string][]byte
 	reqs  []*url.URL
+	// unlisted are records the API holds that no page lists (a walk
+	// missed them), by id.
+	unlisted map[string]any
 }
 
 func newFakeAPI(t *testing.T, fixtures string, handle func(a *fakeAPI, w http.ResponseWriter, r *http.Request)) *fakeAPI {
@@ -549,8 +552,30 @@ var replayCases = []replayCase{{
 	resource: "widgets",
 	pageSize: 3,
 	handle: func(a *fakeAPI, w http.ResponseWriter, r *http.Request) {
-		if !a.wantHeader(w, r, "X-API-Key", inventoryKey) ||
-			!a.wantPath(w, r, "/v1/widgets") ||
+		if !a.wantHeader(w, r, "X-API-Key", inventoryKey) {
+			return
+		}
+		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/widgets/"); ok {
+			// One widget, as item_url asks for it: from the fixtures.
+			var all []any
+			for _, page := range []string{"page1", "page2"} {
+				all = append(all, a.doc(page)["data"].([]any)...)
+			}
+			a.mu.Lock()
+			for _, v := range a.unlisted {
+				all = append(all, v)
+			}
+			a.mu.Unlock()
+			for _, v := range all {
+				if widget := v.(map[string]any); fmt.Sprint(widget["id"]) == id {
+					json.NewEncoder(w).Encode(map[string]any{"data": widget})
+					return
+				}
+			}
+			http.Error(w, `{"message":"no such widget"}`, http.StatusNotFound)
+			return
+		}
+		if !a.wantPath(w, r, "/v1/widgets") ||
 			!a.want(w, r, map[string]string{"sort": "id", "per_page": "3"}) {
 			return
 		}
@@ -584,8 +609,34 @@ var replayCases = []replayCase{{
 				})
 			})
 		},
+		// Looked up at item_url: 404, deleted at once.
 		events:   []string{"widget.deleted 25"},
 		occurred: map[string]string{"25": nowText},
+	}, {
+		// Left out of a listing but still there (a walk the deletes of
+		// others shifted): looked up, found, kept; its change reported.
+		name: "one widget missed by the walk",
+		before: func(a *fakeAPI) {
+			a.replace("page1", `"Red widget, matte"`, `"Red widget, gloss"`)
+			// Pages of 3: 17 18 21 | 30 shifted by one, as if 18 had moved
+			// to the end while page 1 was being read: 17 21 30 | (empty).
+			var last any
+			a.edit("page2", func(doc map[string]any) {
+				last = doc["data"].([]any)[0]
+				doc["data"] = []any{}
+			})
+			a.edit("page1", func(doc map[string]any) {
+				doc["data"] = append(slices.DeleteFunc(doc["data"].([]any), func(v any) bool {
+					if v.(map[string]any)["id"] == json.Number("18") {
+						a.unlisted = map[string]any{"18": v}
+						return true
+					}
+					return false
+				}), last)
+			})
+		},
+		events:   []string{"widget.updated 18"},
+		occurred: map[string]string{"18": nowText},
 	}, {
 		// The API answers an empty list: deleting all four would pass the
 		// delete_guard of a quarter, so nothing is deleted.

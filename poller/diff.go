@@ -30,8 +30,17 @@ type differ struct {
 	// silent records without emitting: the first cycle of start: now.
 	silent bool
 	// silentUntil records without emitting the never-seen records updated
-	// at or before it: the first cycle of start: <time>.
+	// at or before it: from the first cycle of start: <time> on, and from
+	// the second of start: now (see Poller.watchFrom). Such a record
+	// existed unchanged when the watch began, and a walk had missed it (a
+	// listing that shifted under it). A tombstone is never silent: the
+	// receiver was told the record is gone.
 	silentUntil time.Time
+	// watchFrom is when the watch of the resource began, known (watching)
+	// once a cycle completed: a never-seen record created after it is
+	// new, however late a walk first lists it.
+	watchFrom time.Time
+	watching  bool
 	// fullIDSet says the store holds every id the upstream has, so a
 	// never-seen id without a created date is new.
 	fullIDSet bool
@@ -53,6 +62,16 @@ type pageDiff struct {
 	updated    int
 	// updatedAt are the records' updated dates, for future().
 	updatedAt []time.Time
+	// backwards are the records reported although their updated date is
+	// before the one the store held (see page).
+	backwards []backwardDate
+}
+
+// backwardDate is a record whose updated date went back while its
+// content changed.
+type backwardDate struct {
+	id          string
+	held, given time.Time
 }
 
 // future counts the page's records updated after t.
@@ -87,11 +106,20 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		verb := ""
 		switch {
 		case known && hasUpdated:
-			if r.Updated.After(prev.Updated) {
+			switch {
+			case r.Updated.After(prev.Updated):
 				verb = verbUpdated
-			} else {
-				// The same version again (lookback overlap) or an older
-				// one served late: keep the newest the store has.
+			case r.Updated.Before(prev.Updated) && r.Hash != prev.Hash:
+				// The content changed but the date went back: a DST
+				// fold read in a zone-less format, a clock put right, a
+				// date once in the future. The change is reported (and
+				// the date it gives stored, so that later changes are
+				// judged against it); the caller logs and counts it.
+				verb = verbUpdated
+				out.backwards = append(out.backwards, backwardDate{id: r.ID, held: prev.Updated, given: r.Updated})
+			default:
+				// The same version again (lookback overlap, a date equal
+				// to the one held): keep what the store has.
 				next = prev
 			}
 		case known:
@@ -99,7 +127,7 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 				verb = verbUpdated
 			}
 		case d.silent:
-		case hasUpdated && !d.silentUntil.IsZero() && !r.Updated.After(d.silentUntil):
+		case hasUpdated && !found && !d.silentUntil.IsZero() && !r.Updated.After(d.silentUntil):
 		default:
 			verb = d.newVerb(r)
 		}
@@ -133,7 +161,7 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 // newVerb says whether a never-seen record is created or updated.
 func (d *differ) newVerb(r *Record) string {
 	if d.res.Dates.Created != nil && !r.Created.IsZero() {
-		if r.Created.After(d.watermark) {
+		if r.Created.After(d.watermark) || (d.watching && r.Created.After(d.watchFrom)) {
 			return verbCreated
 		}
 		if d.res.Dates.Updated != nil && absDuration(r.Updated.Sub(r.Created)) <= d.res.CreatedTolerance.D() {

@@ -50,6 +50,7 @@ func TestDiffRules(t *testing.T) {
 		records    []Record
 		want       []want
 		wantStored map[string]cursor.Seen
+		backwards  int // records whose date went back, reported
 	}{{
 		name: "seen id whose updated date advanced is updated", updated: true, created: true, watermark: t1,
 		seen:    map[string]cursor.Seen{"1": {Updated: t0, Hash: "h-a"}},
@@ -60,10 +61,29 @@ func TestDiffRules(t *testing.T) {
 		seen:    map[string]cursor.Seen{"1": {Updated: t1, Hash: "h-a"}},
 		records: []Record{rec("1", t1, t0, "a")},
 	}, {
-		name: "an older version served late is nothing and the newer stays stored", updated: true, watermark: t2,
-		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-new"}},
-		records:    []Record{rec("1", t1, time.Time{}, "old")},
-		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-new"}},
+		name: "a changed record whose date went back is updated, and its date stored", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+		records:    []Record{rec("1", t1, time.Time{}, "b")},
+		want:       []want{{"contact.updated", "1"}},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t1, Hash: "h-b", Rev: 1}},
+		backwards:  1,
+	}, {
+		name: "a date once in the future, put right with new content, is updated", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t3.AddDate(4, 0, 0), Hash: "h-a", Rev: 3}},
+		records:    []Record{rec("1", t2, time.Time{}, "b"), rec("2", t2, time.Time{}, "c")},
+		want:       []want{{"contact.updated", "1"}, {"contact.updated", "2"}},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-b", Rev: 4}},
+		backwards:  1,
+	}, {
+		name: "an earlier date with the same content is nothing", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+		records:    []Record{rec("1", t1, time.Time{}, "a")},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+	}, {
+		name: "the same date with other content is the same version: nothing", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+		records:    []Record{rec("1", t2, time.Time{}, "b")},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
 	}, {
 		name: "new id created after the watermark is created", updated: true, created: true, watermark: t1,
 		records: []Record{rec("2", t2, t2, "a")},
@@ -122,9 +142,12 @@ func TestDiffRules(t *testing.T) {
 				t.Errorf("events = %v, want %v", got, tt.want)
 			}
 			for id, w := range tt.wantStored {
-				if s := seen[id]; !s.Updated.Equal(w.Updated) || s.Hash != w.Hash {
+				if s := seen[id]; !s.Updated.Equal(w.Updated) || s.Hash != w.Hash || s.Rev != w.Rev {
 					t.Errorf("stored %s = %+v, want %+v", id, s, w)
 				}
+			}
+			if len(pd.backwards) != tt.backwards {
+				t.Errorf("%d records with a date gone back, want %d: %+v", len(pd.backwards), tt.backwards, pd.backwards)
 			}
 		})
 	}

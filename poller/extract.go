@@ -63,6 +63,7 @@ type Extractor struct {
 	created    *dateGetter
 	nextCursor *getter // cursor pagination only
 	nextURL    *getter // next_url pagination only
+	item       *getter // the record in an item_url body
 }
 
 // getter reads one value out of a decoded JSON value.
@@ -100,6 +101,9 @@ func NewExtractor(r *config.Resource) (*Extractor, error) {
 		}
 	}
 	if x.id, err = compileGetter(prefix+"id_field", orDefault(r.IDField, config.DefaultIDField)); err != nil {
+		return nil, err
+	}
+	if x.item, err = compileGetter(prefix+"item_record", orDefault(r.ItemRecord, ".")); err != nil {
 		return nil, err
 	}
 	if x.updated, err = compileDate(prefix, "updated", r.Dates.Updated); err != nil {
@@ -288,6 +292,21 @@ func (x *Extractor) Records(doc any) ([]Record, []Skip, error) {
 	}
 	recs, skips, err := x.RecordsOf(items)
 	return recs, skips, err
+}
+
+// Item runs item_record on a decoded item_url body: the one record it
+// holds. A missing key, no value, or null is an error: such a body says
+// nothing of whether the record exists.
+func (x *Extractor) Item(doc any) (any, error) {
+	g := x.item
+	v, found, err := g.first(doc)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s %q: %w", g.key, g.expr, err)
+	case !found || v == nil:
+		return nil, fmt.Errorf("%s %q gave no record (the body is %s)", g.key, g.expr, describe(doc))
+	}
+	return v, nil
 }
 
 // Items runs items on a decoded body: the page's records before the

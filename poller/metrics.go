@@ -17,6 +17,8 @@ type Metrics struct {
 	records     *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
 	future      *prometheus.CounterVec
+	backwards   *prometheus.CounterVec
+	lookups     *prometheus.CounterVec
 	events      *prometheus.CounterVec
 	heldBack    *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
@@ -42,6 +44,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pollhook_records_future_total",
 			Help: "Records whose updated date was after the start of the cycle that read them, by resource.",
 		}, []string{"resource"}),
+		backwards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_records_date_backwards_total",
+			Help: "Records reported as updated although their updated date was before the one the store held (a DST fold, a clock put right), by resource.",
+		}, []string{"resource"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_lookups_total",
+			Help: "Records missing from a snapshot listing looked up at item_url, by resource and outcome (gone, found, failed).",
+		}, []string{"resource", "outcome"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pollhook_events_total",
 			Help: "Events written to the outbox, by resource and type.",
@@ -60,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"resource"}),
 	}
-	reg.MustRegister(m.polls, m.records, m.skipped, m.future, m.events, m.heldBack, m.lastSuccess, m.duration)
+	reg.MustRegister(m.polls, m.records, m.skipped, m.future, m.backwards, m.lookups, m.events, m.heldBack, m.lastSuccess, m.duration)
 	return m
 }
 
@@ -78,6 +88,12 @@ func (m *Metrics) Observe(p *Poller, res CycleResult, err error) {
 	m.records.WithLabelValues(r.Name).Add(float64(res.Records))
 	m.skipped.WithLabelValues(r.Name).Add(float64(res.Skipped))
 	m.future.WithLabelValues(r.Name).Add(float64(res.Future))
+	m.backwards.WithLabelValues(r.Name).Add(float64(res.Backwards))
+	for outcome, n := range map[string]int{"gone": res.Lookups.Gone, "found": res.Lookups.Found, "failed": res.Lookups.Failed} {
+		if n > 0 {
+			m.lookups.WithLabelValues(r.Name, outcome).Add(float64(n))
+		}
+	}
 	m.duration.WithLabelValues(r.Name).Observe(res.Duration.Seconds())
 	for verb, n := range map[string]float64{verbCreated: float64(res.Created), verbUpdated: float64(res.Updated), verbDeleted: float64(res.Deleted)} {
 		if n > 0 {
@@ -106,7 +122,7 @@ func (m *Metrics) Forget(p *Poller) {
 	p.retired = true
 	l := prometheus.Labels{"resource": p.Resource().Name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.polls, m.records, m.skipped, m.future, m.events, m.heldBack, m.lastSuccess, m.duration,
+		m.polls, m.records, m.skipped, m.future, m.backwards, m.lookups, m.events, m.heldBack, m.lastSuccess, m.duration,
 	} {
 		v.DeletePartialMatch(l)
 	}

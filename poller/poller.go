@@ -22,6 +22,7 @@ type Store interface {
 	BeginCycle(ctx context.Context, resource string, lease cursor.Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
 	CommitPage(ctx context.Context, p cursor.Page) error
+	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (cursor.MissingRecords, error)
 	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
 	RecordCycle(ctx context.Context, lease cursor.Lease, c cursor.CycleRecord) error
 }
@@ -110,14 +111,27 @@ type CycleResult struct {
 	Skipped    int
 	FirstSkips []Skip
 	// Future counts records whose updated date is after the cycle began.
-	Future   int
-	Created  int
-	Updated  int
-	Deleted  int64
-	HeldBack int64
+	Future int
+	// Backwards counts records reported as updated although their
+	// updated date is before the one the store held: their content
+	// changed.
+	Backwards int
+	Created   int
+	Updated   int
+	Deleted   int64
+	HeldBack  int64
 	// Known is the number of records the store knows after a complete
 	// cycle; 0 after a failed one.
 	Known int64
+	// Missing counts the known records a snapshot cycle did not see, and
+	// Suspected those of them it did not delete either: each is deleted
+	// when the next complete listing misses it too or, with item_url,
+	// when a lookup finds it gone.
+	Missing   int64
+	Suspected int64
+	// Lookups says what the item_url lookups of the missing records
+	// found.
+	Lookups Lookups
 	// Watermark is the resource's watermark after the cycle.
 	Watermark time.Time
 	Duration  time.Duration
@@ -224,6 +238,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 	// between the clocks, so a watermark capped there re-reads it next
 	// cycle.
 	var apiStart time.Time
+	// control is a record the walk listed: a lookup at item_url must find
+	// it before a lookup that does not find another can confirm a delete.
+	control := ""
 	// A page fetched is a page committed: a stop signal cancels ctx, but
 	// the page in hand still commits whole before the cycle ends.
 	commitCtx := context.WithoutCancel(ctx)
@@ -238,6 +255,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		}
 		if pg.Number == 1 {
 			apiStart = pg.Date
+		}
+		if len(pg.Records) > 0 {
+			control = pg.Records[len(pg.Records)-1].ID
 		}
 		pd := d.page(pg.Records, seen)
 		touch := pd.touch
@@ -268,6 +288,13 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 			if pd.maxUpdated.After(latest) {
 				latest = pd.maxUpdated
 			}
+		}
+		for _, b := range pd.backwards {
+			if res.Backwards < maxSkipLogs {
+				p.log.Warn("record's updated date went back while its content changed: reported as updated",
+					"object_id", b.id, "updated", b.given, "stored_updated", b.held)
+			}
+			res.Backwards++
 		}
 		res.Pages++
 		res.Records += len(pg.Records)
@@ -311,7 +338,7 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		p.log.Warn("records dated in the future: the watermark stops at the cycle's start",
 			"records", future, "latest", latest, "cycle_start", start)
 	}
-	fin, err := p.store.FinishCycle(commitCtx, cursor.Finish{
+	finish := cursor.Finish{
 		Resource:    p.res.Name,
 		Cycle:       res.Cycle,
 		Lease:       lease,
@@ -319,8 +346,17 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		Snapshot:    p.res.Deletes == config.DeletesSnapshot,
 		DeleteGuard: *p.res.DeleteGuard,
 		Deleted:     d.deleted,
-		Now:         p.now(),
-	})
+		WatchFrom:   p.watchFrom(watermark, start, apiStart),
+	}
+	if finish.Snapshot && p.res.ItemTemplate != nil {
+		finish.LookedUp = true
+		if finish.Gone, err = p.confirm(ctx, commitCtx, &res, lease, d, control); err != nil {
+			res.Duration = p.now().Sub(start)
+			return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
+		}
+	}
+	finish.Now = p.now()
+	fin, err := p.store.FinishCycle(commitCtx, finish)
 	res.Duration = p.now().Sub(start)
 	if err != nil {
 		return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
@@ -328,8 +364,19 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 	if res.Skipped > maxSkipLogs {
 		p.log.Warn("records skipped", "skipped", res.Skipped, "logged", maxSkipLogs)
 	}
-	res.Deleted, res.HeldBack = fin.Deleted, fin.HeldBack
+	if res.Backwards > maxSkipLogs {
+		p.log.Warn("records whose updated date went back while their content changed, reported as updated",
+			"records", res.Backwards, "logged", maxSkipLogs)
+	}
+	res.Deleted, res.HeldBack, res.Missing = fin.Deleted, fin.HeldBack, fin.Missing
 	res.Known = fin.Known - fin.Deleted
+	if fin.HeldBack == 0 {
+		res.Suspected = fin.Missing - fin.Deleted
+	}
+	if res.Suspected > 0 && !finish.LookedUp {
+		p.log.Info("records missing from the listing: each is deleted if the next complete listing misses it too",
+			"missing", res.Suspected)
+	}
 	res.Watermark = watermark
 	if d.watermark.After(watermark) { // the store never moves it back
 		res.Watermark = d.watermark
@@ -339,6 +386,37 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 			"held_back", fin.HeldBack, "known", fin.Known, "delete_guard", *p.res.DeleteGuard)
 	}
 	return res, nil
+}
+
+// watchFrom is the moment the resource's watch begins, as the first
+// complete cycle records it (later cycles pass it too; the store keeps
+// the first): for start: now, the cycle's watermark (or, without one, the
+// walk's start, the API's clock if its Date header gave it) less the
+// lookback, since what is dated within the lookback may not have been
+// listed yet; for a start time, that time; for start: beginning, the
+// beginning. A record never seen whose created date is after it is new;
+// one never seen whose updated date is not after it has not changed
+// since the watch began (see differ).
+func (p *Poller) watchFrom(watermark, start, apiStart time.Time) time.Time {
+	switch p.res.Start {
+	case config.StartBeginning:
+		return time.Time{}
+	case config.StartNow:
+	default:
+		return p.res.StartTime
+	}
+	moment := watermark
+	if moment.IsZero() {
+		moment = start
+		if !apiStart.IsZero() && apiStart.Before(moment) {
+			moment = apiStart
+		}
+	}
+	from := moment.Add(-p.res.Lookback.D())
+	if !from.After(time.Unix(0, 0)) {
+		return time.Time{}
+	}
+	return from
 }
 
 // begin reads the resource's state, starts a cycle and sets up its differ.
@@ -354,6 +432,12 @@ func (p *Poller) begin(ctx context.Context, res *CycleResult, lease cursor.Lease
 		fullIDSet: p.res.Deletes == config.DeletesSnapshot || p.res.Start == config.StartBeginning,
 		snapshot:  p.res.Deletes == config.DeletesSnapshot,
 		now:       p.now().UTC(),
+	}
+	if st.Watching {
+		d.watchFrom, d.watching = st.WatchFrom, true
+		if !st.WatchFrom.IsZero() {
+			d.silentUntil = st.WatchFrom
+		}
 	}
 	if st.Completed == 0 {
 		switch p.res.Start {

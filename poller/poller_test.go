@@ -32,6 +32,12 @@ type upstream struct {
 	// date, when set, is the Date header: the API's clock.
 	date     time.Time
 	requests int
+	// hide leaves records out of the listing (a walk that missed them);
+	// GET /contacts/{id} still finds them.
+	hide map[int]bool
+	// itemStatus, when set, answers every GET /contacts/{id}.
+	itemStatus int
+	lookups    int
 }
 
 type upRecord struct {
@@ -41,7 +47,7 @@ type upRecord struct {
 	Updated time.Time `json:"last_updated"`
 }
 
-func newUpstream() *upstream { return &upstream{records: map[int]upRecord{}} }
+func newUpstream() *upstream { return &upstream{records: map[int]upRecord{}, hide: map[int]bool{}} }
 
 func (u *upstream) put(id int, name string, created, updated time.Time) {
 	u.mu.Lock()
@@ -58,6 +64,20 @@ func (u *upstream) del(id int) {
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if id, ok := strings.CutPrefix(r.URL.Path, "/contacts/"); ok {
+		u.lookups++
+		n, _ := strconv.Atoi(id)
+		rec, found := u.records[n]
+		switch {
+		case u.itemStatus != 0:
+			http.Error(w, "item answer", u.itemStatus)
+		case !found:
+			http.Error(w, `{"error":"no such contact"}`, http.StatusNotFound)
+		default:
+			json.NewEncoder(w).Encode(map[string]any{"contact": rec})
+		}
+		return
+	}
 	u.requests++
 	q := r.URL.Query()
 	offset, _ := strconv.Atoi(q.Get("offset"))
@@ -80,7 +100,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	list := []upRecord{}
 	for _, rec := range u.records {
-		if !rec.Updated.Before(since) {
+		if !rec.Updated.Before(since) && !u.hide[rec.ID] {
 			list = append(list, rec)
 		}
 	}
@@ -294,6 +314,31 @@ func TestCycleWatermarkCappedAtAPIDate(t *testing.T) {
 	}
 }
 
+// TestCycleDateOnceInFuture: a record dated years ahead (a clock gone
+// wrong) is put right later, with new content: its date goes back, and
+// it is reported all the same — as are the changes after it, judged
+// against the date put right rather than the one in the future.
+func TestCycleDateOnceInFuture(t *testing.T) {
+	r := newRig(t, "    start: beginning\n")
+	r.up.put(1, "a", t0, t0.AddDate(4, 0, 0))
+	r.up.put(2, "x", t0, t0)
+	res, evs := r.mustCycle()
+	if got := strings.Join(kinds(evs), " "); got != "contact.created:1 contact.created:2" || res.Future != 1 {
+		t.Fatalf("first cycle: %s, %d in the future; want both created, one in the future", got, res.Future)
+	}
+	for i, name := range []string{"put right", "edited"} {
+		r.now = r.now.Add(time.Minute)
+		r.up.put(1, name, t0, r.now.Add(-time.Second))
+		res, evs = r.mustCycle()
+		if got := strings.Join(kinds(evs), " "); got != "contact.updated:1" {
+			t.Fatalf("record 1 %s: events %q, want contact.updated:1", name, got)
+		}
+		if want := 1 - i; res.Backwards != want {
+			t.Errorf("record 1 %s: %d dates gone back, want %d", name, res.Backwards, want)
+		}
+	}
+}
+
 func TestCycleSharedTimestampAcrossPageBoundary(t *testing.T) {
 	r := newRig(t, "    start: beginning\n")
 	// Five records share one timestamp and straddle pages of 2.
@@ -356,13 +401,20 @@ func TestCycleSnapshotDeletes(t *testing.T) {
 	}
 	r.mustCycle()
 	r.up.del(4)
-	_, evs := r.mustCycle()
+	// The first listing without it makes it a suspect; the second
+	// confirms.
+	res, evs := r.mustCycle()
+	if len(evs) != 0 || res.Missing != 1 || res.Suspected != 1 {
+		t.Fatalf("first snapshot without 4: %v, %d missing, %d suspected; want no event, 1 suspected", kinds(evs), res.Missing, res.Suspected)
+	}
+	_, evs = r.mustCycle()
 	if got := kinds(evs); len(got) != 1 || got[0] != "contact.deleted:4" {
-		t.Fatalf("snapshot after deleting 4 gave %v", got)
+		t.Fatalf("second snapshot without 4 gave %v", got)
 	}
 
-	t.Run("a cycle failing on page 3 emits no deletes", func(t *testing.T) {
+	t.Run("a cycle failing on page 3 confirms no deletes", func(t *testing.T) {
 		r.up.del(1)
+		r.mustCycle() // 1 is a suspect
 		r.up.failPage = 3
 		_, evs, err := r.cycle(nil)
 		if err == nil || len(evs) != 0 {
@@ -372,6 +424,18 @@ func TestCycleSnapshotDeletes(t *testing.T) {
 		_, evs = r.mustCycle()
 		if got := kinds(evs); len(got) != 1 || got[0] != "contact.deleted:1" {
 			t.Fatalf("next complete cycle gave %v, want contact.deleted:1", got)
+		}
+	})
+
+	t.Run("a record one listing missed is kept", func(t *testing.T) {
+		r.up.hide[2] = true
+		r.mustCycle()
+		delete(r.up.hide, 2)
+		if _, evs := r.mustCycle(); len(evs) != 0 {
+			t.Fatalf("a record missed once, then listed again: %v, want nothing", kinds(evs))
+		}
+		if _, evs := r.mustCycle(); len(evs) != 0 {
+			t.Fatalf("and the cycle after: %v", kinds(evs))
 		}
 	})
 
@@ -391,6 +455,107 @@ func TestCycleSnapshotDeletes(t *testing.T) {
 			t.Fatalf("after the glitch: %v", kinds(evs))
 		}
 	})
+}
+
+// TestCycleSnapshotLookups: with item_url, a record missing from a
+// complete listing is looked up: gone (404) is deleted in that cycle;
+// found, it is kept, and reported if it changed; a lookup that fails
+// confirms nothing, and is made again by the next cycle; and when item_url
+// does not find a record the listing holds, no lookup confirms anything.
+func TestCycleSnapshotLookups(t *testing.T) {
+	r := newRig(t, "    deletes: snapshot\n    start: beginning\n    item_url: /contacts/${id}\n    item_record: .contact\n")
+	for i := 1; i <= 6; i++ {
+		r.up.put(i, "x", t0, t0)
+	}
+	r.mustCycle()
+	step := func(what, want string, lookups Lookups) {
+		t.Helper()
+		res, evs := r.mustCycle()
+		if got := strings.Join(kinds(evs), " "); got != want || res.Lookups != lookups {
+			t.Fatalf("%s: events %q, lookups %+v; want %q, %+v", what, got, res.Lookups, want, lookups)
+		}
+	}
+	r.up.del(4)
+	step("4 deleted", "contact.deleted:4", Lookups{Gone: 1})
+	r.up.hide[5] = true // a walk that missed it
+	step("5 missed by the listing", "", Lookups{Found: 1})
+	r.up.put(5, "edited", t0, t1)
+	step("5 missed, and changed", "contact.updated:5", Lookups{Found: 1})
+	delete(r.up.hide, 5)
+	step("5 listed again", "", Lookups{})
+
+	r.up.del(6)
+	r.up.itemStatus = http.StatusInternalServerError
+	step("6 deleted, item_url failing", "", Lookups{Failed: 1})
+	r.up.itemStatus = http.StatusNotFound
+	step("item_url answering 404 for everything", "", Lookups{Failed: 1})
+	r.up.itemStatus = 0
+	step("item_url back", "contact.deleted:6", Lookups{Gone: 1})
+	if r.up.lookups == 0 {
+		t.Fatal("no lookup reached the upstream")
+	}
+}
+
+// TestCycleCreatedAfterWatchBegan: a record that a walk missed when it
+// was created (a listing shifting under the walk) is still reported
+// created when a later walk lists it, however far the watermark has
+// moved meanwhile.
+func TestCycleCreatedAfterWatchBegan(t *testing.T) {
+	r := newRig(t, "")
+	for i := 1; i <= 4; i++ {
+		r.up.put(i, "old", t0, t0.Add(time.Duration(i)*time.Second))
+	}
+	if res, evs := r.mustCycle(); !res.Silent || len(evs) != 0 {
+		t.Fatalf("first cycle: %+v %v", res, kinds(evs))
+	}
+	r.up.put(9, "new", t2, t2)
+	r.up.hide[9] = true // the walk misses it
+	r.up.put(1, "edited", t0, t3)
+	r.now = r.now.Add(time.Hour)
+	r.up.put(2, "edited later", t0, r.now.Add(-time.Minute))
+	_, evs := r.mustCycle()
+	if got := strings.Join(kinds(evs), " "); got != "contact.updated:1 contact.updated:2" {
+		t.Fatalf("second cycle: %q, want 1 and 2 updated", got)
+	}
+	delete(r.up.hide, 9)
+	r.up.put(9, "new, edited", t2, r.now.Add(time.Second))
+	r.now = r.now.Add(time.Minute)
+	_, evs = r.mustCycle()
+	if got := strings.Join(kinds(evs), " "); got != "contact.created:9" {
+		t.Fatalf("third cycle: %q, want 9 created (after the watch began), not updated", got)
+	}
+}
+
+// TestCycleFirstWalkMissed: a record that the first walk of start: now
+// missed, unchanged since, is recorded without an event when a later
+// walk lists it: it existed, as it is, when the watch began. One that
+// changed since is reported. A record told deleted and back is reported,
+// however old its date.
+func TestCycleFirstWalkMissed(t *testing.T) {
+	r := newRig(t, "    deletes: snapshot\n")
+	for i := 1; i <= 4; i++ {
+		r.up.put(i, "old", t0.Add(-2*time.Hour), t0.Add(-time.Hour+time.Duration(i)*time.Second))
+	}
+	r.up.put(5, "recent", t0, t0)
+	r.up.hide[2], r.up.hide[3] = true, true // the first walk misses them
+	if res, evs := r.mustCycle(); !res.Silent || len(evs) != 0 {
+		t.Fatalf("first cycle: %+v %v", res, kinds(evs))
+	}
+	delete(r.up.hide, 2)
+	delete(r.up.hide, 3)
+	r.up.put(3, "edited", t0.Add(-2*time.Hour), t1)
+	if _, evs := r.mustCycle(); strings.Join(kinds(evs), " ") != "contact.updated:3" {
+		t.Fatalf("second cycle: %v, want 3 updated and 2 (unchanged since before the watch) nothing", kinds(evs))
+	}
+	r.up.del(4)
+	r.mustCycle()
+	if _, evs := r.mustCycle(); strings.Join(kinds(evs), " ") != "contact.deleted:4" {
+		t.Fatalf("4 gone: %v", kinds(evs))
+	}
+	r.up.put(4, "old", t0.Add(-2*time.Hour), t0.Add(-time.Hour+4*time.Second))
+	if _, evs := r.mustCycle(); strings.Join(kinds(evs), " ") != "contact.updated:4" {
+		t.Fatalf("4 back as it was: %v, want it reported", kinds(evs))
+	}
 }
 
 func TestCycleCrashAfterEachPageYieldsEveryEventOnce(t *testing.T) {
@@ -485,12 +650,14 @@ func TestCycleRecordBackAfterDeleteAndDeletedAgain(t *testing.T) {
 		ids[evs[0].ID] = true
 	}
 	r.up.del(2)
+	r.mustCycle() // missed once: a suspect
 	expect("contact.deleted:2")
-	// Back unchanged (a listing that skipped it, or an undelete), then
-	// gone again: each is an event of its own.
+	// Back unchanged (an undelete), then gone again: each is an event of
+	// its own.
 	r.up.put(2, "x", t0, t0)
 	expect("contact.created:2")
 	r.up.del(2)
+	r.mustCycle()
 	expect("contact.deleted:2")
 	st, _ := r.store.ResourceState(context.Background(), "contacts")
 	if st.Known != 3 {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // CheckOptions says what Check expects of one pollhook resource.
@@ -17,6 +18,13 @@ type CheckOptions struct {
 	// a deleted record that was reported must be reported deleted, and
 	// the receiver's view must converge on the upstream's live set.
 	Deletes bool
+	// DateText writes a date as the upstream does, to compare with a
+	// record's; nil is DateLayout in UTC.
+	DateText func(time.Time) string
+	// Created says that the resource watched from the beginning (start:
+	// beginning), so every record was new to it: the first event of each
+	// must be created.
+	Created bool
 }
 
 // Result is what Check found for one resource.
@@ -29,6 +37,8 @@ type CheckOptions struct {
 //
 //   - lost: a live record whose final version no event reports; or, with
 //     Deletes, a deleted record that was reported but whose delete was not;
+//     or, with Created, a record whose first event is not a created one
+//     (a creation reported as an update);
 //   - duplicate: two or more event ids reporting the same version of a
 //     record (created and updated alike), two created events, or two
 //     deleted events in a row, within one life of the record (a record
@@ -39,7 +49,8 @@ type CheckOptions struct {
 //     a deleted event for a live record, or one from a resource without
 //     Deletes;
 //   - not converged (Deletes only): a record whose state as a receiver
-//     sees it — the event with the latest detected_at wins — is not the
+//     sees it — the event with the latest detected_at wins, and of one
+//     cycle's (the same detected_at), the latest occurred_at — is not the
 //     upstream's: live at its final version, or deleted;
 //   - collapsed: a version of a reported record that no event reports,
 //     superseded before a poll saw it (allowed);
@@ -106,6 +117,13 @@ type versionKey struct {
 // verbOrder ranks events of one detection time: a delete comes last.
 var verbOrder = map[string]int{Created: 0, Updated: 1, Deleted: 2}
 
+func (o CheckOptions) dateText(t time.Time) string {
+	if o.DateText != nil {
+		return o.DateText(t)
+	}
+	return t.UTC().Format(DateLayout)
+}
+
 // Check compares the ground truth with the deliveries a receiver accepted,
 // for one resource. See Result for what it counts.
 func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Result {
@@ -162,7 +180,7 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 				continue
 			}
 			v, ok := o.version(data.Rev)
-			if !ok || v.Updated.Format(DateLayout) != data.Updated {
+			if !ok || opts.dateText(v.Updated) != data.Updated {
 				res.Spurious = append(res.Spurious, fmt.Sprintf("%s %s of object %d rev %d @%s: no such version", eid, ev.Type, oid, data.Rev, data.Updated))
 				continue
 			}
@@ -190,6 +208,9 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 
 	for oid, evs := range perObject {
 		res.Duplicates = append(res.Duplicates, duplicates(oid, evs)...)
+		if first := evs[0]; opts.Created && first.verb != Created {
+			res.Lost = append(res.Lost, fmt.Sprintf("object %d: first reported as %s (rev %d by %s), never as created", oid, first.verb, first.rev, first.ID))
+		}
 	}
 
 	oids := make([]int, 0, len(truth))
@@ -243,6 +264,7 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 	}
 	sort.Strings(res.Duplicates)
 	sort.Strings(res.Spurious)
+	sort.Strings(res.Lost)
 	return res
 }
 
@@ -295,10 +317,15 @@ func duplicates(oid int, evs []revEvent) []string {
 }
 
 // later says whether a is a later event than b for a receiver: detected
-// later, or at the same time and further in created → updated → deleted.
+// later; or by the same cycle (a walk that read the record twice, edited
+// between two pages), of a later version (occurred later); or at the same
+// time and further in created → updated → deleted.
 func later(a, b Event) bool {
 	if !a.DetectedAt.Equal(b.DetectedAt) {
 		return a.DetectedAt.After(b.DetectedAt)
+	}
+	if !a.OccurredAt.Equal(b.OccurredAt) {
+		return a.OccurredAt.After(b.OccurredAt)
 	}
 	va := verbOrder[a.Type[strings.LastIndexByte(a.Type, '.')+1:]]
 	vb := verbOrder[b.Type[strings.LastIndexByte(b.Type, '.')+1:]]

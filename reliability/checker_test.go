@@ -21,6 +21,12 @@ func ev(r, id, verb string, oid, rev int, updated time.Time, detected int) Event
 		DetectedAt: DefaultStart.Add(time.Duration(detected) * time.Second)}
 }
 
+// occurred sets e's occurred_at.
+func occurred(e Event, at time.Time) Event {
+	e.OccurredAt = at
+	return e
+}
+
 func TestCheck(t *testing.T) {
 	t1, t2, t3 := DefaultStart.Add(time.Second), DefaultStart.Add(2*time.Second), DefaultStart.Add(3*time.Second)
 	truth := func() map[int]*Object {
@@ -72,6 +78,16 @@ func TestCheck(t *testing.T) {
 			CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 0, 0}},
 		{"left out, deleted, never back", append(clean, ev("s", "e8", Deleted, 4, 0, t1, 2)),
 			CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 1, 1, 0}},
+		// One cycle read record 1 twice, edited between two pages: both
+		// versions are reported, detected at the same time; the later
+		// version (occurred later) is the receiver's.
+		{"a creation reported as an update", append(clean[1:4:4], ev("s", "e7", Updated, 1, 1, t1, 1), clean[4]),
+			CheckOptions{Resource: "s", Deletes: true, Created: true}, [5]int{1, 0, 0, 0, 0}},
+		{"created first", clean, CheckOptions{Resource: "s", Deletes: true, Created: true}, [5]int{}},
+		{"two versions of one cycle", append(clean[:1:1], append(clean[2:], occurred(ev("s", "e6", Updated, 1, 2, t2, 3), t2),
+			occurred(clean[1], t3))...), CheckOptions{Resource: "s", Deletes: true}, [5]int{}},
+		{"two versions of one cycle, the older last", append(clean[:1:1], append(clean[2:], occurred(ev("s", "e6", Updated, 1, 2, t2, 3), t3),
+			occurred(clean[1], t2))...), CheckOptions{Resource: "s", Deletes: true}, [5]int{0, 0, 0, 1, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +153,52 @@ func TestUpstreamListing(t *testing.T) {
 	if p := list("limit=2&cursor=3"); p.Next != nil {
 		t.Errorf("next of the last page: %v", *p.Next)
 	}
+	// Page paging, and the next page named in the body and the Link
+	// header; by updated date, record 1 (edited last) comes last.
+	for _, tt := range []struct{ query, want, next string }{
+		{"limit=2&page=1", "1,3", "/x/items?limit=2&page=2"},
+		{"limit=2&page=2", "4,5", ""},
+		{"limit=2&page=1&order=updated", "3,4", "/x/items?limit=2&order=updated&page=2"},
+		{"limit=2&page=2&order=updated", "5,1", ""},
+	} {
+		resp, err := http.Get(srv.URL + "/x/items?" + tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p wirePage
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		link, next := resp.Header.Get("Link"), ""
+		if p.NextURL != nil {
+			next = *p.NextURL
+		}
+		wantLink := ""
+		if tt.next != "" {
+			wantLink = "<" + tt.next + `>; rel="next"`
+		}
+		if ids(p) != tt.want || next != tt.next || link != wantLink {
+			t.Errorf("%q: ids %s, next_url %q, Link %q; want %s, %q, %q", tt.query, ids(p), next, link, tt.want, tt.next, wantLink)
+		}
+	}
+	// One record alone; 404 for a deleted or unknown one.
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{{"/x/items/3", 200}, {"/x/items/2", 404}, {"/x/items/99", 404}, {"/x/items/abc", 404}} {
+		resp, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r wireRecord
+		json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (tt.status == 200 && r.ID != 3) {
+			t.Errorf("GET %s: %d %+v, want %d", tt.path, resp.StatusCode, r, tt.status)
+		}
+	}
+	if n := u.Stats().Lookups; n != 4 {
+		t.Errorf("%d lookups counted, want 4", n)
+	}
 
 	u.SetFault(FaultSpec{Kind: Fault5xx, Count: 1})
 	u.SetFault(FaultSpec{Kind: FaultRepeat, Count: 1})
@@ -158,5 +220,26 @@ func TestUpstreamListing(t *testing.T) {
 	}
 	if o := truth[2]; !o.Deleted {
 		t.Errorf("truth of 2: %+v", o)
+	}
+}
+
+// TestUpstreamZone: with a Zone, dates are local times without an
+// offset, so the two passes of a DST fold's repeated hour read alike.
+func TestUpstreamZone(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	// The records are written an hour apart from 2026-11-01 05:30 UTC,
+	// 01:30 EDT: the second at 01:30 EST.
+	start := time.Date(2026, 11, 1, 4, 30, 0, 0, time.UTC)
+	u := NewUpstream(UpstreamOptions{Start: start, Step: time.Hour, Zone: ny, Initial: 2})
+	truth := u.Truth()
+	a, b := u.DateText(truth[1].Final().Updated), u.DateText(truth[2].Final().Updated)
+	if a != "2026-11-01T01:30:00.000" || a != b {
+		t.Errorf("dates an hour apart across the fold read %q and %q, want both 2026-11-01T01:30:00.000", a, b)
+	}
+	if c, ok := u.UpdateAt(1, start.AddDate(1, 0, 0)); !ok || !c.Updated.Equal(start.AddDate(1, 0, 0)) {
+		t.Errorf("UpdateAt: %+v %v", c, ok)
 	}
 }

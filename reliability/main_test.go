@@ -200,6 +200,12 @@ type setup struct {
 	// DestURL is the destination's url; default the receiver's.
 	// DestExtra are more of its keys, each line indented four spaces.
 	DestURL, DestExtra string
+	// Also, when set, is the URL of a second destination, app2, with the
+	// same settings.
+	Also string
+	// Zone, when set, reads the dates as local times of this zone without
+	// an offset (LocalFormat), as an Upstream with a Zone writes them.
+	Zone string
 }
 
 // incDefault and snapDefault are the url and pagination of the two
@@ -257,14 +263,19 @@ sources:
     retry: { attempts: %d, max_wait: %s }
 resources:
 `, state, w.upURL, s.Timeout, s.Attempts, s.MaxWait)
+	format, zone := DateFormat, ""
+	if s.Zone != "" {
+		format = LocalFormat
+		zone = "\n      updated_timezone: " + s.Zone + "\n      created_timezone: " + s.Zone
+	}
 	dates := `    items: .items
     schedule: 1s
     start: beginning
     dates:
       updated_field: updated
-      updated_format: "` + DateFormat + `"
+      updated_format: "` + format + `"
       created_field: created
-      created_format: "` + DateFormat + `"
+      created_format: "` + format + `"` + zone + `
 `
 	for _, r := range s.Resources {
 		switch {
@@ -280,15 +291,21 @@ resources:
 		}
 	}
 	if !s.NoDestination {
-		fmt.Fprintf(&b, `destinations:
-  - name: app
+		b.WriteString("destinations:\n")
+		dests := [][2]string{{"app", s.DestURL}}
+		if s.Also != "" {
+			dests = append(dests, [2]string{"app2", s.Also})
+		}
+		for _, d := range dests {
+			fmt.Fprintf(&b, `  - name: %s
     url: %s
     secret: %s
     events: ["*.*"]
     timeout: %s
     ordering: %s
     retry: { schedule: %s }
-%s`, s.DestURL, testSecret, s.DestTimeout, s.Ordering, s.Retry, s.DestExtra)
+%s`, d[0], d[1], testSecret, s.DestTimeout, s.Ordering, s.Retry, s.DestExtra)
+		}
 	}
 	path := filepath.Join(w.dir, "pollhook.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -303,9 +320,15 @@ func (w *world) check(resources ...string) []Result {
 	got := w.deliveries()
 	var out []Result
 	for _, r := range resources {
-		out = append(out, Check(truth, got, CheckOptions{Resource: r, Deletes: strings.HasPrefix(r, "snap")}))
+		out = append(out, Check(truth, got, w.checkOptions(r)))
 	}
 	return out
+}
+
+// checkOptions are what Check expects of resource r of a world: snap
+// detects deletes, and both start at the beginning.
+func (w *world) checkOptions(r string) CheckOptions {
+	return CheckOptions{Resource: r, Deletes: strings.HasPrefix(r, "snap"), DateText: w.up.DateText, Created: true}
 }
 
 // mutate runs up.Mutate every interval until the returned stop is called.
@@ -540,23 +563,26 @@ func (p *proc) vmHWM() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/pid/status")
 }
 
-// drain waits until p has completed two more cycles of each resource
-// than when it was called (so every change the upstream held then is
-// committed), then until every event of the outbox of cfg's state file
-// has reached the receiver.
+// drain waits until p has completed three more cycles of each resource
+// than when it was called, then until every event of the outbox of cfg's
+// state file has reached the receiver. Three: the first may have begun
+// before the upstream's last change; the second sees every change the
+// upstream held when drain was called, and misses every record deleted by
+// then; the third confirms those deletes (a snapshot delete needs two
+// complete listings without the record).
 func (w *world) drain(p *proc, cfg string, resources []string, timeout time.Duration) {
 	t := w.t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	base := p.metrics()
-	waitUntil(t, timeout, "two more cycles of each resource", func() bool {
+	waitUntil(t, timeout, "three more cycles of each resource", func() bool {
 		if !p.running() {
 			t.Fatalf("pollhook exited: %v\n%s", p.err, p.tail())
 		}
 		m := p.metrics()
 		for _, r := range resources {
 			ok := series("pollhook_polls_total", "resource", r, "outcome", "ok")
-			if m[ok] < base[ok]+2 {
+			if m[ok] < base[ok]+3 {
 				return false
 			}
 		}

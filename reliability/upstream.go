@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,7 +147,18 @@ type UpstreamOptions struct {
 	SlowFor time.Duration
 	// Pad is how many bytes of filler each record carries.
 	Pad int
+	// Zone, when set, makes the dates local times in it written without
+	// a zone or offset (LocalLayout), as some APIs do: in a DST fold the
+	// repeated hour's two passes read the same.
+	Zone *time.Location
 }
+
+// LocalLayout is the Go layout of the dates an Upstream with a Zone
+// writes; LocalFormat is the same as a pollhook date pattern.
+const (
+	LocalLayout = "2006-01-02T15:04:05.000"
+	LocalFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS"
+)
 
 // ListRequest describes a listing request, for UpstreamOptions hooks.
 type ListRequest struct {
@@ -160,6 +172,8 @@ type ListRequest struct {
 type UpstreamStats struct {
 	// Requests counts listing requests.
 	Requests int
+	// Lookups counts requests for one record (GET …/items/{id}).
+	Lookups int
 	// Faults counts the requests each fault hit.
 	Faults map[Fault]int
 }
@@ -179,19 +193,31 @@ func (s UpstreamStats) FaultsInjected() int {
 //
 // # HTTP API
 //
-//	GET <any path ending in /items>?since=D&offset=N&limit=M&cursor=ID&include_deleted=true
+//	GET <any path ending in /items>?since=D&offset=N&page=P&limit=M&cursor=ID&order=updated&include_deleted=true
 //
-// lists the records in id order (a stable order): those updated at or after
-// since (DateLayout, optional), from offset N (offset paging) or after id
-// ID (keyset paging, the cursor), at most M (default DefaultPageSize).
-// Deleted records are left out unless include_deleted=true, which lists
-// them as tombstones ("deleted": true, updated at the delete). The body is
+// lists the records in id order (a stable order), or with order=updated
+// by updated date (then id), as an API listing "oldest change first" does:
+// an edit moves a record to the end. It lists those updated at or after
+// since (DateLayout, optional), from offset N (offset paging), from page P
+// (page paging: offset (P-1)·M) or after id ID (keyset paging, the
+// cursor), at most M (default DefaultPageSize). Deleted records are left
+// out unless include_deleted=true, which lists them as tombstones
+// ("deleted": true, updated at the delete). The body is
 //
 //	{"items":[{"id":7,"rev":2,"name":"…","created":"2026-01-01T00:00:01.000Z",
 //	           "updated":"2026-01-01T00:00:09.000Z"}, …],
-//	 "total":120, "next":"57"}
+//	 "total":120, "next":"57", "next_url":"/x/items?limit=50&page=3"}
 //
-// where next is the cursor of the next page, null on the last one.
+// where next is the cursor of the next page, null on the last one. A page
+// request (page=P) names the next page as the same URL with page=P+1, in
+// next_url and in a Link header (rel="next"), both positional, as many
+// APIs' are: a record deleted or moved to the end ahead of the walk
+// shifts the later ones back, and one of them onto a page already read.
+//
+//	GET <any path ending in /items/ID>
+//
+// is record ID alone, the same JSON as in a listing; 404 when it is
+// deleted or never was.
 type Upstream struct {
 	opts     UpstreamOptions
 	inFlight atomic.Int64
@@ -348,6 +374,19 @@ func (u *Upstream) UpdateMany(ids []int) []Change {
 		}
 	}
 	return out
+}
+
+// UpdateAt edits record id, which must be live, giving it the updated
+// date at rather than the clock's: a date in the future, or behind the
+// record's last. ok is false when the record is not live.
+func (u *Upstream) UpdateAt(id int, at time.Time) (c Change, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	r := u.recs[id]
+	if r == nil || r.deleted {
+		return Change{}, false
+	}
+	return u.update(r, at.Truncate(time.Millisecond)), true
 }
 
 // Delete removes record id; ok is false when it is not live.
@@ -589,21 +628,35 @@ type wireRecord struct {
 }
 
 type wirePage struct {
-	Items []wireRecord `json:"items"`
-	Total int          `json:"total"`
-	Next  *string      `json:"next"`
+	Items   []wireRecord `json:"items"`
+	Total   int          `json:"total"`
+	Next    *string      `json:"next"`
+	NextURL *string      `json:"next_url,omitempty"`
+}
+
+// DateText is t as the Upstream writes dates.
+func (u *Upstream) DateText(t time.Time) string {
+	if u.opts.Zone != nil {
+		return t.In(u.opts.Zone).Format(LocalLayout)
+	}
+	return t.UTC().Format(DateLayout)
 }
 
 // ServeHTTP serves the listing described on Upstream.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.inFlight.Add(1)
 	defer u.inFlight.Add(-1)
+	if dir, id, ok := strings.Cut(path.Base(path.Dir(r.URL.Path))+"/"+path.Base(r.URL.Path), "/"); r.Method == http.MethodGet && ok && dir == "items" {
+		u.serveItem(w, r, id)
+		return
+	}
 	if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/items") {
 		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
 		return
 	}
 	q := r.URL.Query()
 	lr := ListRequest{Path: r.URL.Path, Cursor: q.Get("cursor")}
+	pageNo := 0
 	limit := DefaultPageSize
 	var err error
 	if v := q.Get("limit"); v != "" {
@@ -625,6 +678,13 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lr.Page = lr.Offset/max(limit-poller.Overlap(limit), 1) + 1
 	if lr.Cursor != "" {
 		lr.Page = 2
+	}
+	if v := q.Get("page"); v != "" {
+		if pageNo, err = strconv.Atoi(v); err != nil || pageNo < 1 {
+			http.Error(w, `{"error":"bad page"}`, http.StatusBadRequest)
+			return
+		}
+		lr.Page, lr.Offset = pageNo, (pageNo-1)*limit
 	}
 	var since time.Time
 	if v := q.Get("since"); v != "" {
@@ -658,7 +718,16 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault.Kind == FaultHide {
 		hide = fault.IDs
 	}
-	page := u.page(since, lr.Offset, after, limit, q.Get("include_deleted") == "true", hide)
+	page := u.page(since, lr.Offset, after, limit, q.Get("include_deleted") == "true", q.Get("order") == "updated", hide)
+	if pageNo > 0 && page.Next != nil {
+		next := *r.URL
+		nq := next.Query()
+		nq.Set("page", strconv.Itoa(pageNo+1))
+		next.RawQuery = nq.Encode()
+		link := next.RequestURI()
+		page.NextURL = &link
+		w.Header().Set("Link", "<"+link+`>; rel="next"`)
+	}
 	// A logical clock is the API's: its Date header says so, as a real
 	// API's does (the HTTP server sets the wall clock's otherwise).
 	if !u.opts.RealTime {
@@ -759,7 +828,7 @@ func applies(k Fault, lr ListRequest) bool {
 }
 
 // page builds a listing page. The caller holds u.mu.
-func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones bool, hide []int) wirePage {
+func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones, byUpdated bool, hide []int) wirePage {
 	var match []*record
 	for _, id := range u.ids {
 		r := u.recs[id]
@@ -767,6 +836,9 @@ func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones bo
 			continue
 		}
 		match = append(match, r)
+	}
+	if byUpdated {
+		slices.SortStableFunc(match, func(a, b *record) int { return a.updated.Compare(b.updated) })
 	}
 	p := wirePage{Items: []wireRecord{}, Total: len(match)}
 	start := offset
@@ -782,18 +854,45 @@ func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones bo
 		pad = strings.Repeat("x", u.opts.Pad)
 	}
 	for _, r := range match[start:end] {
-		wr := wireRecord{ID: r.id, Rev: r.rev, Name: r.name, Created: r.created.Format(DateLayout),
-			Updated: r.updated.Format(DateLayout), Deleted: r.deleted, Pad: pad}
-		if r.badDate != "" {
-			wr.Updated = r.badDate
-		}
-		p.Items = append(p.Items, wr)
+		p.Items = append(p.Items, u.wire(r, pad))
 	}
 	if end < len(match) && end > start {
 		next := strconv.Itoa(match[end-1].id)
 		p.Next = &next
 	}
 	return p
+}
+
+// wire is r as the API writes it. The caller holds u.mu.
+func (u *Upstream) wire(r *record, pad string) wireRecord {
+	wr := wireRecord{ID: r.id, Rev: r.rev, Name: r.name, Created: u.DateText(r.created),
+		Updated: u.DateText(r.updated), Deleted: r.deleted, Pad: pad}
+	if r.badDate != "" {
+		wr.Updated = r.badDate
+	}
+	return wr
+}
+
+// serveItem answers GET …/items/{id}: the record, or 404.
+func (u *Upstream) serveItem(w http.ResponseWriter, r *http.Request, id string) {
+	if d := u.opts.PageDelay; d > 0 && !wait(r.Context(), d/4) {
+		return
+	}
+	n, err := strconv.Atoi(id)
+	u.mu.Lock()
+	u.stats.Lookups++
+	rec := u.recs[n]
+	var body []byte
+	if err == nil && rec != nil && !rec.deleted {
+		body, err = json.Marshal(u.wire(rec, ""))
+	}
+	u.mu.Unlock()
+	if body == nil || err != nil {
+		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
 }
 
 // streamHuge writes a JSON listing of size bytes a chunk at a time, with

@@ -76,9 +76,13 @@ func printSummary(e *env, cfg *config.Config, now time.Time) {
 		if r.Pagination.Limit > 0 {
 			pag += fmt.Sprintf(" (limit %d)", r.Pagination.Limit)
 		}
+		deletes := r.Deletes
+		if r.ItemURL != "" {
+			deletes += " (looked up at " + redact.URL(r.ItemURL) + ")"
+		}
 		fmt.Fprintf(w, "  %s\tsource %s\tevents %s\tschedule %s\tnext run %s\tpagination %s\tdeletes %s\tstart %s\n",
 			r.Name, r.Source, strings.Join(r.PossibleEventTypes(), ","), r.Schedule.Spec,
-			r.Schedule.Next(now).UTC().Format(time.RFC3339), pag, r.Deletes, r.Start)
+			r.Schedule.Next(now).UTC().Format(time.RFC3339), pag, deletes, r.Start)
 	}
 	fmt.Fprintf(w, "\ndestinations (%d)\n", len(cfg.Destinations))
 	for _, d := range cfg.Destinations {

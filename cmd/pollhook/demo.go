@@ -118,7 +118,7 @@ The first poll records what exists; changes after it arrive below. Ctrl-C to sto
 `, crmURL, crm.Len(), *mutate, *poll, cfg.State.Path, hookURL)
 
 	log := newLogger(e.stderr, "text", slog.LevelWarn)
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
 	}
@@ -177,6 +177,9 @@ resources:
       created_timezone: America/New_York
     pagination: { type: page, page_param: page, limit_param: per_page, limit: 10 }
     deletes: snapshot
+    # Page numbers shift when a contact is deleted during a walk: a contact
+    # the walk missed is looked up before it is taken for deleted.
+    item_url: /api/contacts/${id}
     start: now
 destinations:
   - name: demo-receiver

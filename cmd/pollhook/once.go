@@ -200,6 +200,11 @@ func summaryLine(r poller.CycleResult, dry bool) string {
 	if r.HeldBack > 0 {
 		s += fmt.Sprintf("; %s HELD BACK by delete_guard", plural(r.HeldBack, "delete", "deletes"))
 	}
+	if l := r.Lookups; l != (poller.Lookups{}) {
+		s += fmt.Sprintf("; looked up the records missing from the listing: %d gone, %d found, %d failed", l.Gone, l.Found, l.Failed)
+	} else if r.Suspected > 0 {
+		s += fmt.Sprintf("; %d records missing from the listing, deleted if the next cycle misses them too", r.Suspected)
+	}
 	if !r.Silent && !r.Watermark.IsZero() {
 		s += "; watermark " + r.Watermark.UTC().Format(time.RFC3339Nano)
 	}

@@ -20,6 +20,10 @@ var resourceTests = []test{
 	{"CommitPageUpsertsAndDedupesEvents", testCommitPageUpsertsAndDedupesEvents},
 	{"CommitPageTouchesOnlyExisting", testCommitPageTouchesOnlyExisting},
 	{"FinishCycleSnapshotDeletes", testFinishCycleSnapshotDeletes},
+	{"SnapshotDeleteNeedsTwoMisses", testSnapshotDeleteNeedsTwoMisses},
+	{"SnapshotDeleteLookedUp", testSnapshotDeleteLookedUp},
+	{"Missing", testMissing},
+	{"WatchFrom", testWatchFrom},
 	{"HeldDeletesClearOnNextCycle", testHeldDeletesClearOnNextCycle},
 	{"Watermark", testWatermark},
 	{"BeginCycleCounts", testBeginCycleCounts},
@@ -86,13 +90,17 @@ func testCommitPageTouchesOnlyExisting(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// "1" was skipped (bad date) but seen; "9" was never stored.
-	commit(t, s, cursor.Page{Resource: "contacts", Cycle: n, Touch: []string{"1", "9"}})
-	res := finish(t, s, cursor.Finish{
-		Resource: "contacts", Cycle: n, Snapshot: true, DeleteGuard: 1,
-		Deleted: func(id string, _ cursor.Seen) cursor.Event { return event("contacts", "del-"+id, "contact.deleted") },
-	})
-	if res != (cursor.FinishResult{Known: 2, Deleted: 1}) {
+	// "1" was skipped (bad date) but seen; "9" was never stored. Two
+	// such cycles: the second confirms that "2" is gone.
+	var res cursor.FinishResult
+	for i := range 2 {
+		commit(t, s, cursor.Page{Resource: "contacts", Cycle: n + int64(i), Touch: []string{"1", "9"}})
+		res = finish(t, s, cursor.Finish{
+			Resource: "contacts", Cycle: n + int64(i), Snapshot: true, DeleteGuard: 1,
+			Deleted: func(id string, _ cursor.Seen) cursor.Event { return event("contacts", "del-"+id, "contact.deleted") },
+		})
+	}
+	if res != (cursor.FinishResult{Known: 2, Missing: 1, Deleted: 1}) {
 		t.Errorf("result = %+v, want only the untouched record deleted", res)
 	}
 	seen, _ := s.Seen(ctx, "contacts", []string{"1", "2", "9"})
@@ -101,8 +109,10 @@ func testCommitPageTouchesOnlyExisting(t *testing.T, b Backend) {
 	}
 }
 
-// testFinishCycleSnapshotDeletes: the larger cases delete more records
-// than a backend would read at once (SQLite reads 500 at a time).
+// testFinishCycleSnapshotDeletes: a record a snapshot cycle misses is
+// deleted when the next complete snapshot cycle misses it too — unless
+// the misses are over the guard. The larger cases delete more records than
+// a backend would read at once (SQLite reads 500 at a time).
 func testFinishCycleSnapshotDeletes(t *testing.T, b Backend) {
 	tests := []struct {
 		name     string
@@ -126,12 +136,12 @@ func testFinishCycleSnapshotDeletes(t *testing.T, b Backend) {
 			t.Parallel()
 			ctx := context.Background()
 			s := b.Open(t)
-			cycle(t, s, "contacts", tt.before, cursor.Finish{})
+			cycle(t, s, "contacts", tt.before, cursor.Finish{Snapshot: true, DeleteGuard: 1})
 			// Another resource's records are never touched.
-			cycle(t, s, "deals", []string{"a", "b"}, cursor.Finish{})
+			cycle(t, s, "deals", []string{"a", "b"}, cursor.Finish{Snapshot: true, DeleteGuard: 1})
 
 			calls := map[string]int{}
-			res := cycle(t, s, "contacts", tt.now, cursor.Finish{
+			snapshot := cursor.Finish{
 				Snapshot: true, DeleteGuard: tt.guard,
 				Deleted: func(id string, last cursor.Seen) cursor.Event {
 					calls[id]++
@@ -140,11 +150,21 @@ func testFinishCycleSnapshotDeletes(t *testing.T, b Backend) {
 					}
 					return event("contacts", "del-"+id, "contact.deleted")
 				},
-			})
-
-			want := cursor.FinishResult{Known: int64(len(tt.before)), Deleted: int64(len(tt.wantGone)), HeldBack: tt.wantHeld}
+			}
+			missing := int64(len(tt.before) - len(tt.now))
+			// The first cycle to miss them deletes nothing.
+			first := cursor.FinishResult{Known: int64(len(tt.before)), Missing: missing, HeldBack: tt.wantHeld}
+			if res := cycle(t, s, "contacts", tt.now, snapshot); res != first {
+				t.Errorf("first cycle to miss them: %+v, want %+v", res, first)
+			}
+			if len(calls) > 0 {
+				t.Fatalf("the first cycle to miss records deleted %v", calls)
+			}
+			// The second confirms.
+			res := cycle(t, s, "contacts", tt.now, snapshot)
+			want := cursor.FinishResult{Known: int64(len(tt.before)), Missing: missing, Deleted: int64(len(tt.wantGone)), HeldBack: tt.wantHeld}
 			if res != want {
-				t.Errorf("result = %+v, want %+v", res, want)
+				t.Errorf("second cycle to miss them: %+v, want %+v", res, want)
 			}
 			for _, id := range tt.wantGone {
 				if calls[id] != 1 {
@@ -181,6 +201,140 @@ func testFinishCycleSnapshotDeletes(t *testing.T, b Backend) {
 				t.Errorf("other resource known = %d, want 2", st.Known)
 			}
 		})
+	}
+}
+
+// testSnapshotDeleteNeedsTwoMisses: a record missed by one snapshot
+// cycle and seen by the next is kept; a cycle that is not a snapshot
+// between two misses neither confirms nor clears them; the first snapshot
+// cycle of a resource confirms nothing.
+func testSnapshotDeleteNeedsTwoMisses(t *testing.T, b Backend) {
+	s := b.Open(t)
+	snap := cursor.Finish{Snapshot: true, DeleteGuard: 1}
+	cycle(t, s, "contacts", []string{"a", "b", "c"}, cursor.Finish{})
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Deleted != 0 || res.Missing != 2 {
+		t.Fatalf("first snapshot cycle, after a cycle that was not one: %+v, want 2 missing, none deleted", res)
+	}
+	if res := cycle(t, s, "contacts", []string{"a", "b"}, snap); res.Deleted != 1 || res.Missing != 1 {
+		t.Fatalf("b back, c missed again: %+v, want c deleted", res)
+	}
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Deleted != 0 || res.Missing != 1 {
+		t.Fatalf("b missed once: %+v, want it kept", res)
+	}
+	cycle(t, s, "contacts", nil, cursor.Finish{}) // not a snapshot: no verdict
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Deleted != 1 {
+		t.Fatalf("b missed by two snapshot cycles: %+v, want it deleted", res)
+	}
+	if got := eventIDs(allEvents(t, s, cursor.EventFilter{Type: "*.deleted"})); !reflect.DeepEqual(got, []string{"del-c", "del-b"}) {
+		t.Errorf("delete events %v, want del-c then del-b", got)
+	}
+}
+
+// testSnapshotDeleteLookedUp: with LookedUp, a missing record is deleted
+// in the cycle that misses it when Gone names it, and only then; a Gone id
+// that the cycle saw, or that is already a tombstone, is not deleted.
+func testSnapshotDeleteLookedUp(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	cycle(t, s, "contacts", []string{"a", "b", "c", "d", "e"}, cursor.Finish{Snapshot: true, DeleteGuard: 1})
+	res := cycle(t, s, "contacts", []string{"a", "d"}, cursor.Finish{Snapshot: true, DeleteGuard: 1, LookedUp: true, Gone: []string{"b", "d", "zz"}})
+	if res != (cursor.FinishResult{Known: 5, Missing: 3, Deleted: 1}) {
+		t.Errorf("looked up: %+v, want b alone deleted of 3 missing", res)
+	}
+	// c was missed twice but never found gone: a lookup decides.
+	res = cycle(t, s, "contacts", []string{"a", "d"}, cursor.Finish{Snapshot: true, DeleteGuard: 1, LookedUp: true})
+	if res.Deleted != 0 || res.Missing != 2 {
+		t.Errorf("missed twice, not found gone: %+v, want nothing deleted", res)
+	}
+	res = cycle(t, s, "contacts", []string{"a", "d"}, cursor.Finish{Snapshot: true, DeleteGuard: 1, LookedUp: true, Gone: []string{"b", "c", "e"}})
+	if res.Deleted != 2 {
+		t.Errorf("c and e found gone, b a tombstone already: %+v, want 2 deleted", res)
+	}
+	// Over the guard, nothing is deleted, whatever Gone says.
+	res = cycle(t, s, "contacts", nil, cursor.Finish{Snapshot: true, DeleteGuard: 0.5, LookedUp: true, Gone: []string{"a", "d"}})
+	if res != (cursor.FinishResult{Known: 2, Missing: 2, HeldBack: 2}) {
+		t.Errorf("over the guard: %+v, want both held back", res)
+	}
+	if got := eventIDs(allEvents(t, s, cursor.EventFilter{Type: "*.deleted"})); !reflect.DeepEqual(got, []string{"del-b", "del-c", "del-e"}) {
+		t.Errorf("delete events %v, want b, c, e once each", got)
+	}
+	seen, _ := s.Seen(ctx, "contacts", []string{"a", "d"})
+	if seen["a"].Deleted || seen["d"].Deleted {
+		t.Errorf("a or d deleted: %v", seen)
+	}
+}
+
+// testMissing: the records a cycle has not seen, by keyset pages, with
+// the counts, as a snapshot cycle reads them to look them up.
+func testMissing(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	all := ids("m", 1100)
+	cycle(t, s, "contacts", all, cursor.Finish{Snapshot: true, DeleteGuard: 1})
+	cycle(t, s, "deals", all, cursor.Finish{Snapshot: true, DeleteGuard: 1})
+	lease := hold(t, s, cursor.ResourceLease("contacts"))
+	n, err := s.BeginCycle(ctx, "contacts", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := every(all, 0)
+	p := cursor.Page{Resource: "contacts", Cycle: n}
+	for _, id := range kept {
+		p.Records = append(p.Records, rec(id, t0))
+	}
+	commit(t, s, p)
+	var got []string
+	after := ""
+	for {
+		m, err := s.Missing(ctx, "contacts", n, after, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Known != 1100 || m.Missing != 550 {
+			t.Fatalf("Missing counts %d known, %d missing; want 1100, 550", m.Known, m.Missing)
+		}
+		if len(m.Records) == 0 {
+			break
+		}
+		if len(m.Records) > 300 {
+			t.Fatalf("Missing gave %d records, limit 300", len(m.Records))
+		}
+		for _, r := range m.Records {
+			if r.Seen != (cursor.Seen{Updated: t0, Hash: "h-" + r.ID}) {
+				t.Errorf("missing %s = %+v, want the version stored", r.ID, r.Seen)
+			}
+			got = append(got, r.ID)
+		}
+		after = m.Records[len(m.Records)-1].ID
+	}
+	if want := every(all, 1); !reflect.DeepEqual(got, want) {
+		t.Errorf("missing ids: %d %.3v…, want %d %.3v…", len(got), got, len(want), want)
+	}
+	if m, err := s.Missing(ctx, "nothing", 1, "", 10); err != nil || m.Known != 0 || m.Missing != 0 || len(m.Records) != 0 {
+		t.Errorf("Missing of an unknown resource: %+v, %v", m, err)
+	}
+}
+
+// testWatchFrom: the first complete cycle sets the resource's WatchFrom;
+// later ones do not move it.
+func testWatchFrom(t *testing.T, b Backend) {
+	s := b.Open(t)
+	if st := state(t, s, "contacts"); st.Watching {
+		t.Fatalf("a resource never completed is watching: %+v", st)
+	}
+	cycle(t, s, "contacts", []string{"a"}, cursor.Finish{WatchFrom: t0})
+	cycle(t, s, "contacts", []string{"a"}, cursor.Finish{WatchFrom: t0.Add(time.Hour)})
+	if st := state(t, s, "contacts"); !st.Watching || !st.WatchFrom.Equal(t0) {
+		t.Errorf("state %+v, want watching from %v", st, t0)
+	}
+	cycle(t, s, "deals", nil, cursor.Finish{}) // from the beginning
+	st := state(t, s, "deals")
+	if !st.Watching || !st.WatchFrom.IsZero() {
+		t.Errorf("state %+v, want watching from the beginning (the zero time)", st)
+	}
+	rs, err := s.Resources(context.Background())
+	if err != nil || len(rs) != 2 || !rs[0].Watching || !rs[0].WatchFrom.Equal(t0) || !rs[1].Watching {
+		t.Errorf("Resources = %+v, %v; want both watching, contacts from %v", rs, err, t0)
 	}
 }
 
@@ -372,13 +526,15 @@ func testFailedTransactionWritesNothing(t *testing.T, b Backend) {
 	t.Run("canceled during snapshot deletes", func(t *testing.T) {
 		t.Parallel()
 		s := b.Open(t)
-		cycle(t, s, "contacts", ids("c", 1200), cursor.Finish{Watermark: t0})
+		// Seen by cycle 1, missed by cycle 2: cycle 3 deletes them.
+		cycle(t, s, "contacts", ids("c", 1200), cursor.Finish{Watermark: t0, Snapshot: true, DeleteGuard: 1})
+		cycle(t, s, "contacts", nil, cursor.Finish{Watermark: t0, Snapshot: true, DeleteGuard: 1})
 		before := state(t, s, "contacts")
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		calls := 0
 		_, err := s.FinishCycle(ctx, cursor.Finish{
-			Resource: "contacts", Cycle: 2, Lease: hold(t, s, cursor.ResourceLease("contacts")),
+			Resource: "contacts", Cycle: 3, Lease: hold(t, s, cursor.ResourceLease("contacts")),
 			Snapshot: true, DeleteGuard: 1, Watermark: t0.Add(time.Hour),
 			Deleted: func(id string, _ cursor.Seen) cursor.Event {
 				if calls++; calls == 700 { // past the first chunk

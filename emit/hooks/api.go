@@ -1,11 +1,13 @@
 package hooks
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -401,10 +403,36 @@ func (a *API) authorized(r *http.Request, extra ...string) bool {
 	return false
 }
 
+// hookURL is a subscriber's URL as the API shows it: without user
+// information and with every query value hidden (redact.URL), since a
+// hookUrl often carries a credential (https://user:pw@…, ?token=…) and
+// any holder of the API token may list the subscriptions. Deliveries go
+// to the URL as registered.
+func hookURL(u string) string { return redact.URL(u) }
+
 // decodeLimit wraps r's body so that reading more than MaxRequestBytes
 // fails.
 func decodeLimit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+}
+
+// decodeJSON decodes the one JSON value of r's body into v. Anything but
+// white space after it is an error: a body with trailing garbage is
+// refused whole rather than read in part.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	off := dec.InputOffset()
+	rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return fmt.Errorf("data after the JSON value at byte %d: send one JSON object", off)
+	}
+	return nil
 }
 
 // bodyError says what is wrong with a request body that failed to read or

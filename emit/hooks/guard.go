@@ -24,8 +24,37 @@ var (
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")     // RFC 791 "this network"
 	reserved4   = netip.MustParsePrefix("240.0.0.0/4")   // reserved, and broadcast
 	siteLocal   = netip.MustParsePrefix("fec0::/10")     // deprecated site-local
-	nat64       = netip.MustParsePrefix("64:ff9b::/96")  // IPv4 embedded in IPv6
 )
+
+// IPv6 ranges that carry an IPv4 address, besides ::ffff:0:0/96 (which
+// netip.Addr.Unmap reads): a packet to one of them reaches, through a
+// translator or a relay, the IPv4 address it carries.
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96") // NAT64, RFC 6052: the last 32 bits
+	compatible = netip.MustParsePrefix("::/96")        // IPv4-compatible, RFC 4291 (deprecated): the last 32 bits
+	sixToFour  = netip.MustParsePrefix("2002::/16")    // 6to4, RFC 3056: bits 16 to 47
+)
+
+// embeddedIPv4 returns the IPv4 address a carries: a itself when it is
+// IPv4, the IPv4 address inside an IPv4-mapped, NAT64, IPv4-compatible or
+// 6to4 address; ok is false for any other IPv6 address, and for :: and
+// ::1, which IPv6 defines as unspecified and loopback.
+func embeddedIPv4(a netip.Addr) (v4 netip.Addr, ok bool) {
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a, true
+	}
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:])), true
+	case compatible.Contains(a) && !a.IsUnspecified() && !a.IsLoopback():
+		return netip.AddrFrom4([4]byte(b[12:])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return a, false
+}
 
 // The addresses "localhost" names.
 var (
@@ -40,13 +69,14 @@ var defaultPort = map[string]uint16{"http": 80, "https": 443}
 
 // AddressClass names the kind of a non-public address: "loopback address",
 // "private address (RFC 1918, RFC 4193)" and so on; "" for an address on
-// the public internet. An IPv4 address written as IPv6 (::ffff:a.b.c.d,
-// 64:ff9b::a.b.c.d) is the class of its IPv4 address.
+// the public internet. An IPv6 address that carries an IPv4 address
+// (::ffff:a.b.c.d, 64:ff9b::a.b.c.d, ::a.b.c.d, 2002:AABB:CCDD::) is the
+// class of that IPv4 address: 2002:7f00:1:: is a loopback address.
 func AddressClass(a netip.Addr) string {
-	a = a.WithZone("").Unmap()
-	if a.Is6() && nat64.Contains(a) {
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte(b[12:]))
+	if v4, ok := embeddedIPv4(a); ok {
+		a = v4
+	} else {
+		a = a.WithZone("")
 	}
 	switch {
 	case a.IsUnspecified():
@@ -85,22 +115,25 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	what := e.Addr.String()
-	if e.Host != "" && e.Host != what && e.Host != "["+what+"]" {
+	if h, err := netip.ParseAddr(strings.Trim(e.Host, "[]")); e.Host != "" && (err != nil || h != e.Addr) {
 		what = fmt.Sprintf("host %s resolves to %s, which", e.Host, e.Addr)
 	}
 	if e.Self {
 		return fmt.Sprintf("%s is pollhook's own listen address: a subscription cannot point at pollhook itself", what)
 	}
-	bits := 32
-	if e.Addr.Unmap().Is6() {
-		bits = 128
+	example := netip.PrefixFrom(e.Addr.WithZone("").Unmap(), 128)
+	if v4, ok := embeddedIPv4(e.Addr); ok {
+		example = netip.PrefixFrom(v4, 32)
+		if !e.Addr.Unmap().Is4() {
+			what = fmt.Sprintf("%s carries the IPv4 address %s, which", what, v4)
+		}
 	}
 	article := "a"
 	if e.Class != "" && strings.ContainsRune("aeiou", rune(e.Class[0])) {
 		article = "an"
 	}
 	return fmt.Sprintf("%s is %s %s: pollhook sends to such addresses only when http.allow_targets holds them (for example %q)",
-		what, article, e.Class, netip.PrefixFrom(e.Addr.WithZone("").Unmap(), bits).String())
+		what, article, e.Class, example.String())
 }
 
 // selfAddr is one of pollhook's own listen addresses. An empty host, or
@@ -276,9 +309,12 @@ func (g *Guard) check(ctx context.Context, host string, a netip.Addr, port uint1
 	if class == "" {
 		return nil
 	}
+	// An allowed prefix allows the address as written and, for one that
+	// carries an IPv4 address, that address.
 	plain := a.WithZone("").Unmap()
+	v4, carries := embeddedIPv4(a)
 	for _, p := range g.allow {
-		if p.Contains(plain) {
+		if p.Contains(plain) || (carries && p.Contains(v4)) {
 			return nil
 		}
 	}

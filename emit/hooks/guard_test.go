@@ -35,6 +35,14 @@ func TestCheckURLRefuses(t *testing.T) {
 		{"http://255.255.255.255/", "reserved or broadcast address"},
 		{"http://[::ffff:10.0.0.1]/", "is a private address"},
 		{"http://[64:ff9b::a00:1]/", "is a private address"},
+		{"http://[::10.0.0.1]/", `::a00:1 carries the IPv4 address 10.0.0.1, which is a private address (RFC 1918, RFC 4193): pollhook sends to such addresses only when http.allow_targets holds them (for example "10.0.0.1/32")`},
+		{"http://[::127.0.0.1]/", "::7f00:1 carries the IPv4 address 127.0.0.1, which is a loopback address"},
+		{"http://[::169.254.169.254]/", "is a link-local address"},
+		{"http://[2002:a9fe:a9fe::]/", "2002:a9fe:a9fe:: carries the IPv4 address 169.254.169.254, which is a link-local address"},
+		{"http://[2002:7f00:1::1]/", "is a loopback address"},
+		{"http://[2002:c0a8:101:1::5]/", "is a private address"},
+		{"http://[2002::]/", "is an unspecified address"},
+		{"http://[::]/", "is an unspecified address"},
 		{"http://internal.example/hook", `host internal.example resolves to 127.0.0.1, which is a loopback address`},
 		{"https://mixed.example/", "host mixed.example resolves to 10.0.0.7, which is a private address"},
 	}
@@ -61,7 +69,11 @@ func TestCheckURLAllows(t *testing.T) {
 		"http://93.184.216.34:8443/x?y=1",
 		"http://10.0.0.1/",
 		"http://office.example/",
-		"http://127.0.0.1:8081/", // loopback allowed; not pollhook's port
+		"http://127.0.0.1:8081/",      // loopback allowed; not pollhook's port
+		"http://[2002:a00:1::]/",      // 6to4 of 10.0.0.1, which is allowed
+		"http://[::10.9.9.9]/",        // IPv4-compatible, the same
+		"http://[2002:5db8:d822::1]/", // 6to4 of 93.184.216.34: public
+		"http://[2001:db8::1]/",       // no IPv4 inside: as it is
 		"HTTPS://API.example/",
 	} {
 		if err := g.CheckURL(t.Context(), u); err != nil {

@@ -112,11 +112,13 @@ func (a *API) serveKeap(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 }
 
-// keapView returns sub as a Keap hook. A subscription made through
+// keapView returns sub as a Keap hook, its hookUrl without user
+// information and with its query values hidden (see hookURL). A
+// subscription made through
 // Pipedrive's dialect has one when its action and object name exactly one
 // event key; ok is false otherwise.
 func (a *API) keapView(sub cursor.Subscription) (KeapHook, bool) {
-	h := KeapHook{Key: sub.Key, EventKey: sub.EventKey, HookURL: sub.URL, Status: string(sub.Status)}
+	h := KeapHook{Key: sub.Key, EventKey: sub.EventKey, HookURL: hookURL(sub.URL), Status: string(sub.Status)}
 	if sub.Dialect != DialectPipedrive {
 		return h, true
 	}
@@ -184,7 +186,7 @@ func (a *API) keapRead(w http.ResponseWriter, r *http.Request) (keapRequest, boo
 	const want = `JSON {"eventKey": "…", "hookUrl": "https://…"}`
 	decodeLimit(w, r)
 	var req keapRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		status, msg := bodyError(err, want)
 		keapError(w, status, msg)
 		return req, false
@@ -271,7 +273,9 @@ func (a *API) keapUpdate(w http.ResponseWriter, r *http.Request, key string) {
 			return errPipedriveOnly
 		}
 		s.EventKey = req.EventKey
-		if s.URL != req.HookURL {
+		// A hook read back and written again carries its hookUrl as
+		// shown: the same URL.
+		if s.URL != req.HookURL && hookURL(s.URL) != req.HookURL {
 			moved = true
 			s.URL, s.Secret, s.Status = req.HookURL, "", cursor.SubscriptionUnverified
 			s.InactiveAt, s.InactiveReason = time.Time{}, ""

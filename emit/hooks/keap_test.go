@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -241,6 +242,54 @@ func TestKeapUpdate(t *testing.T) {
 	}
 }
 
+// TestKeapHookURLHidden: a hookUrl's user information and query values
+// are credentials more often than not; the API shows them to no one, but
+// deliveries still go to the URL as registered, and a hook read back and
+// written again keeps it.
+func TestKeapHookURLHidden(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, http.StatusOK, echoSecret)
+	u, err := url.Parse(rc.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := "http://zap:s3cret@" + u.Host + "/hook?token=abc123&tenant=acme"
+	shown := "http://" + u.Host + "/hook?token=REDACTED&tenant=REDACTED"
+
+	h := e.createHook(t, "contact.created", registered)
+	if h.HookURL != shown || h.Status != "Verified" {
+		t.Fatalf("POST /hooks answered %+v, want hookUrl %s, Verified", h, shown)
+	}
+	var list []KeapHook
+	r := e.do(t, "GET", "/hooks", "")
+	r.json(t, &list)
+	if got := e.getHook(t, h.Key); got.HookURL != shown || len(list) != 1 || list[0].HookURL != shown {
+		t.Errorf("GET /hooks/{key} %+v, GET /hooks %s: want hookUrl %s", got, r.body, shown)
+	}
+	for _, secret := range []string{"s3cret", "abc123", "acme"} {
+		if strings.Contains(string(r.body), secret) {
+			t.Errorf("GET /hooks shows %q: %s", secret, r.body)
+		}
+	}
+	if s := e.subscribers(t)["hook:"+h.Key]; s.URL != registered {
+		t.Errorf("subscriber URL %q, want the registered %q", s.URL, registered)
+	}
+
+	// PUT back what GET showed: the same URL, no new handshake.
+	r = e.do(t, "PUT", "/hooks/"+h.Key, fmt.Sprintf(`{"eventKey":"contact.updated","hookUrl":%q}`, shown))
+	var v KeapHook
+	r.json(t, &v)
+	if r.status != http.StatusOK || v.Status != "Verified" || v.HookURL != shown {
+		t.Errorf("PUT with the hookUrl as shown: %d %s, want it kept, Verified", r.status, r.body)
+	}
+	if n := len(rc.received()); n != 1 {
+		t.Errorf("handshakes: %d, want 1 (the URL did not change)", n)
+	}
+	if s := e.subscribers(t)["hook:"+h.Key]; s.URL != registered {
+		t.Errorf("after PUT: subscriber URL %q, want the registered %q", s.URL, registered)
+	}
+}
+
 func TestKeapDelete(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t, http.StatusOK, echoSecret)
@@ -270,6 +319,9 @@ func TestKeapRequestErrors(t *testing.T) {
 		msg                      string
 	}{
 		{"bad json", "POST", "/hooks", `{"eventKey":`, 400, `request body: want JSON {"eventKey": "…", "hookUrl": "https://…"}`},
+		{"trailing garbage", "POST", "/hooks", `{"eventKey":"deal.add","hookUrl":"https://example.com/"} {"eventKey":"deal.delete"}`, 400,
+			"data after the JSON value at byte 56"},
+		{"trailing text", "POST", "/hooks", `{"eventKey":"deal.add","hookUrl":"https://example.com/"}x`, 400, "data after the JSON value"},
 		{"empty body", "POST", "/hooks", ``, 400, "empty request body"},
 		{"missing fields", "POST", "/hooks", `{}`, 400, "eventKey and hookUrl required"},
 		{"unknown event key", "POST", "/hooks", `{"eventKey":"order.add","hookUrl":"https://example.com/"}`, 400,

@@ -120,7 +120,7 @@ func (a *API) servePipedrive(w http.ResponseWriter, r *http.Request, rest string
 func (a *API) pipedriveView(sub cursor.Subscription, d cursor.DeliverySummary) (PipedriveWebhook, bool) {
 	wh := PipedriveWebhook{
 		ID: sub.ID, UserID: sub.UserID, EventAction: sub.EventAction, EventObject: sub.EventObject,
-		SubscriptionURL: sub.URL, AddTime: sub.CreatedAt.UTC().Format(PipedriveTimeLayout), Type: "general",
+		SubscriptionURL: hookURL(sub.URL), AddTime: sub.CreatedAt.UTC().Format(PipedriveTimeLayout), Type: "general",
 		Version: sub.Version, Name: sub.Name,
 	}
 	if sub.Dialect != DialectPipedrive {
@@ -228,7 +228,7 @@ func readPipedrive(w http.ResponseWriter, r *http.Request) (pipedriveRequest, in
 		userID = r.PostForm.Get("user_id")
 	} else {
 		var raw map[string]json.RawMessage
-		if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
+		if err := decodeJSON(r, &raw); err != nil {
 			status, msg := bodyError(err, want)
 			return req, status, msg
 		}

@@ -118,6 +118,29 @@ func TestPipedriveCreateJSON(t *testing.T) {
 	}
 }
 
+// TestPipedriveURLHidden: the subscription_url's user information and
+// query values are shown to no one; deliveries go to it as registered.
+func TestPipedriveURLHidden(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(t, "POST", "/v1/webhooks",
+		`{"subscription_url":"http://u:pw@127.0.0.1:9/x?api_token=t0k","event_action":"*","event_object":"contact"}`)
+	var resp pdResponse[PipedriveWebhook]
+	r.json(t, &resp)
+	const shown = "http://127.0.0.1:9/x?api_token=REDACTED"
+	if r.status != http.StatusCreated || resp.Data.SubscriptionURL != shown {
+		t.Errorf("POST: %d %s, want subscription_url %s", r.status, r.body, shown)
+	}
+	list := e.listWebhooks(t)
+	if len(list) != 1 || list[0].SubscriptionURL != shown {
+		t.Errorf("GET /v1/webhooks: %+v, want subscription_url %s", list, shown)
+	}
+	for _, s := range e.subscribers(t) {
+		if s.URL != "http://u:pw@127.0.0.1:9/x?api_token=t0k" {
+			t.Errorf("subscriber URL %q, want the registered one", s.URL)
+		}
+	}
+}
+
 func TestPipedriveGlobs(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
@@ -241,6 +264,8 @@ func TestPipedriveCreateErrors(t *testing.T) {
 		{"private url", form("subscription_url", "http://10.1.2.3/hook"), formType, 400,
 			`subscription_url: check url: 10.1.2.3 is a private address (RFC 1918, RFC 4193): pollhook sends to such addresses only when http.allow_targets holds them (for example "10.1.2.3/32")`},
 		{"bad json", `{"event_action":`, nil, 400, "request body: want JSON or a form"},
+		{"trailing garbage", `{"subscription_url":"http://127.0.0.1:9/","event_action":"*","event_object":"*"}]`, nil, 400,
+			"data after the JSON value at byte 80"},
 		{"json not string", `{"subscription_url":["x"],"event_action":"*","event_object":"*"}`, nil, 400, "subscription_url: want a string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,7 +99,8 @@ func newScene(t *testing.T) *scene {
       created_timezone: America/New_York
     pagination: { type: page, page_param: page, limit_param: per_page, limit: 10 }
     deletes: snapshot
-`, name, source, object, path, democrm.DateFormat, democrm.DateFormat)
+    item_url: %s/${id}
+`, name, source, object, path, democrm.DateFormat, democrm.DateFormat, path)
 	}
 	yaml := fmt.Sprintf(`state:
   path: %s

@@ -14,14 +14,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
 )
 
-// DefaultLeaseTTL is how long a lease lasts unless renewed. The keeper
-// renews every third of it, so a process may miss two renewals before
-// another one can take its work over; a process that stops takes its
-// work with it for at most this long (a clean stop releases it at once).
-const DefaultLeaseTTL = 15 * time.Second
+// DefaultLeaseTTL is how long a lease lasts unless renewed, unless
+// Options.LeaseTTL (state.lease) says otherwise. The keeper renews
+// every third of it, so a process may miss two renewals before another
+// one can take its work over; a process that stops takes its work with
+// it for at most this long (a clean stop releases it at once).
+const DefaultLeaseTTL = config.DefaultLease
 
 // releaseTimeout bounds releasing the leases when the keeper stops.
 const releaseTimeout = 5 * time.Second

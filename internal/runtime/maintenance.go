@@ -71,23 +71,14 @@ func (r *Runtime) maintain(ctx context.Context) {
 	}
 }
 
-// probe checks that the store serves: the last pipeline writes did not
-// fail for want of storage, a one-row write commits, and a read answers.
-// Its outcome is what /readyz says until the next probe.
+// probe checks that the store serves (cursor.Store.Health: the last
+// pipeline writes and reads, a one-row write, a read, and what the
+// backend knows of its own). Its outcome is what /readyz says until the
+// next probe.
 func (r *Runtime) probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	// A write, not only a read: a full disk or a read-only file makes
-	// pollhook unable to record what it polls. The probe alone passes on
-	// a full disk (its row fits where a page of records does not): the
-	// last real writes count too.
-	err := r.store.WriteErr()
-	if err == nil {
-		err = r.store.PingWrite(ctx, r.now())
-	}
-	if err == nil {
-		err = r.store.Ping(ctx)
-	}
+	err := r.store.Health(ctx, r.now())
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return // stopping
 	}

@@ -329,13 +329,13 @@ func (r *Runtime) Run(ctx context.Context) error {
 // polling, resources removed stop at their next page, destinations added,
 // changed or removed are so in the running engine, and the REST Hooks API
 // answers with cfg's event keys and token. The state store, the HTTP
-// listener and the lease holder stay; state.path and http.listen take
-// effect only after a restart (a warning says so). A cfg that cannot run
-// is refused, and the running one kept.
+// listener and the lease holder stay; state.path, state.dsn, state.lease and
+// http.listen take effect only after a restart (a warning says so). A cfg
+// that cannot run is refused, and the running one kept.
 func (r *Runtime) Reload(ctx context.Context, cfg *config.Config) error {
 	old := r.Config()
-	if cfg.State.Path != old.State.Path || cfg.HTTP.Listen != old.HTTP.Listen {
-		r.log.Warn("reload: state.path and http.listen take effect only after a restart")
+	if cfg.State.Path != old.State.Path || cfg.State.DSN != old.State.DSN || cfg.HTTP.Listen != old.HTTP.Listen || cfg.State.Lease != old.State.Lease {
+		r.log.Warn("reload: state.path, state.dsn, state.lease and http.listen take effect only after a restart")
 	}
 	if err := r.prepare(cfg); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -642,4 +643,40 @@ func TestSubscriptionThroughAnyReplica(t *testing.T) {
 			_ = b
 		})
 	}
+}
+
+// TestReadyFollowsTheStore: /readyz says what the store's Health says, as
+// of the last probe: 503 with the reason while the state file is moved
+// away under the running process (what it writes then is lost), 200 again
+// once it is back.
+func TestReadyFollowsTheStore(t *testing.T) {
+	dir := t.TempDir()
+	up := newUpstream()
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	cfg := testConfig(t, dir, srv.URL, "", 1, "")
+	rt, _, _ := start(t, cfg, "a", DefaultLeaseTTL)
+	waitFor(t, "ready", 10*time.Second, func() bool { return rt.Ready() == nil })
+
+	away := cfg.State.Path + ".moved"
+	if err := os.Rename(cfg.State.Path, away); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	waitFor(t, "not ready with the state file gone", 3*ReadinessInterval, func() bool {
+		err = rt.Ready()
+		return err != nil
+	})
+	if !strings.Contains(err.Error(), "state file "+cfg.State.Path+" is gone") {
+		t.Errorf("Ready = %v, want it to say the state file is gone", err)
+	}
+	rec := httptest.NewRecorder()
+	rt.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "is gone") {
+		t.Errorf("/readyz = %d %q, want 503 with the reason", rec.Code, rec.Body)
+	}
+	if err := os.Rename(away, cfg.State.Path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready again with the file back", 3*ReadinessInterval, func() bool { return rt.Ready() == nil })
 }
