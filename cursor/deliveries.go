@@ -264,21 +264,35 @@ type PruneResult struct {
 }
 
 // EnsureDestination returns the state of destination name, creating it if
-// the store has never seen it. A new destination starts after the last
+// the store does not hold it. A new destination starts after the last
 // outbox event detected before since: it receives the events detected from
 // since on (pass the time the process started, so that the events of its
-// first poll are included), not the history before it — [SQLite.Replay]
-// sends older events. A known destination keeps its position, whatever
+// first poll are included), not the history before it — [sqlStore.Replay]
+// sends older events. A destination deleted before (DeleteDestination)
+// starts from its deletion if that is later than since: a process whose
+// config still names a destination another process's config dropped
+// resumes where the deletion left it, and never sends again what was
+// delivered before. A known destination keeps its position, whatever
 // since is.
 func (s *sqlStore) EnsureDestination(ctx context.Context, name string, since time.Time) (DestinationState, error) {
-	_, err := s.w.ExecContext(ctx, s.q(`
+	var st DestinationState
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`
 INSERT INTO destinations (name, fanout_seq, created_at)
-VALUES (?1, coalesce((SELECT seq FROM outbox WHERE detected_at < ?2 ORDER BY seq DESC LIMIT 1), 0), ?3)
-ON CONFLICT (name) DO NOTHING`), name, nanos(since), nanos(since))
-	if err != nil {
-		return DestinationState{}, fmt.Errorf("ensure destination %s: %w", name, err)
-	}
-	st, err := s.destination(ctx, s.w, name)
+SELECT ?1, coalesce((SELECT seq FROM outbox WHERE detected_at < f.since ORDER BY seq DESC LIMIT 1), 0), f.since
+FROM (SELECT CASE WHEN CAST(?2 AS BIGINT) > r.at THEN CAST(?2 AS BIGINT) ELSE r.at END AS since
+      FROM (SELECT coalesce((SELECT removed_at FROM removed_destinations WHERE name = ?1), 0) AS at) AS r) AS f
+WHERE true
+ON CONFLICT (name) DO NOTHING`), name, nanos(since)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM removed_destinations WHERE name = ?`), name); err != nil {
+			return err
+		}
+		var err error
+		st, err = s.destination(ctx, tx, name)
+		return err
+	})
 	if err != nil {
 		return DestinationState{}, fmt.Errorf("ensure destination %s: %w", name, err)
 	}
@@ -377,15 +391,16 @@ UPDATE destinations SET disabled_at = 0, disabled_reason = '' WHERE name = ?`), 
 	return nil
 }
 
-// DeleteDestination forgets destination name: its row, its deliveries
-// (pending ones included: they are never sent) and their attempts. The
-// deliveries go a chunk per transaction, so that the write lock is never
-// held for long, and the row last; a destination the store does not know
-// is ErrUnknownDestination. Call it for a destination nothing delivers to
-// any more: its frozen position would otherwise keep Prune from pruning
-// the outbox. If it is run again, it starts afresh (see
-// EnsureDestination).
-func (s *sqlStore) DeleteDestination(ctx context.Context, name string) error {
+// DeleteDestination forgets destination name at at: its row, its
+// deliveries (pending ones included: they are never sent) and their
+// attempts, and its lease; it keeps the time of the deletion, so that the
+// destination, created again, starts from there (see EnsureDestination).
+// The deliveries go a chunk per transaction, so that the write lock is
+// never held for long, and the row last; a destination the store does not
+// know is ErrUnknownDestination. Call it for a destination nothing
+// delivers to any more: its frozen position would otherwise keep Prune
+// from pruning the outbox.
+func (s *sqlStore) DeleteDestination(ctx context.Context, name string, at time.Time) error {
 	for {
 		var n int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -414,6 +429,11 @@ DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 			return err
 		}
 		if err := mustAffect(res); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`
+INSERT INTO removed_destinations (name, removed_at) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET removed_at = excluded.removed_at`), name, nanos(at)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM leases WHERE name = ?`), DestinationLease(name))
@@ -977,6 +997,14 @@ func (s *sqlStore) Prune(ctx context.Context, o PruneOptions) (PruneResult, erro
 		res.Events += n
 		if err != nil {
 			return res, fmt.Errorf("prune outbox: %w", err)
+		}
+	}
+	// The deletions of destinations are kept as long as dead deliveries:
+	// time enough for every process of a rolling change of the config.
+	if o.DeadRetention > 0 {
+		if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM removed_destinations WHERE removed_at < ?`),
+			nanos(o.Now.Add(-o.DeadRetention))); err != nil {
+			return res, fmt.Errorf("prune deleted destinations: %w", err)
 		}
 	}
 	// A process names itself anew at each start: the member leases of

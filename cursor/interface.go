@@ -89,7 +89,7 @@ type Store interface {
 	Destinations(ctx context.Context) ([]DestinationState, error)
 	DisableDestination(ctx context.Context, name, reason string, at time.Time) error
 	EnableDestination(ctx context.Context, name string) error
-	DeleteDestination(ctx context.Context, name string) error
+	DeleteDestination(ctx context.Context, name string, at time.Time) error
 	Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error)
 	Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)

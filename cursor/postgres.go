@@ -355,4 +355,4 @@ VALUES `, ``, 10, len(fresh), func(i int, args []any) []any {
 // pgTables are the tables of the schema, for the check that a database is
 // pollhook's.
 var pgTables = []string{"resources", "seen", "outbox", "counters", "destinations", "deliveries",
-	"attempts", "subscriptions", "health", "leases", "cycles", "resource_hours", "backlog_samples"}
+	"attempts", "subscriptions", "health", "leases", "cycles", "resource_hours", "backlog_samples", "removed_destinations"}

@@ -202,4 +202,13 @@ CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status =
 ALTER TABLE resources ADD COLUMN snapshot_cycle INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE resources ADD COLUMN watch_from INTEGER;
 `,
+	// 10: the destinations deleted, and when: one that comes back (a
+	// process whose config still names it, or the config again) starts
+	// from its deletion or later, never from history already delivered.
+	`
+CREATE TABLE removed_destinations (
+	name       TEXT    NOT NULL PRIMARY KEY,
+	removed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }

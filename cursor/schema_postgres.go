@@ -168,4 +168,11 @@ CREATE INDEX deliveries_dead_seq ON deliveries (destination, seq) WHERE status =
 ALTER TABLE resources ADD COLUMN snapshot_cycle BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE resources ADD COLUMN watch_from BIGINT;
 `,
+	// 4: SQLite's version 10, the destinations deleted.
+	`
+CREATE TABLE removed_destinations (
+	name       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+	removed_at BIGINT NOT NULL
+);
+`,
 }

@@ -383,7 +383,7 @@ func TestWriteErrForget(t *testing.T) {
 	if _, err := s.EnsureDestination(context.Background(), "crm", t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteDestination(context.Background(), "crm"); err != nil {
+	if err := s.DeleteDestination(context.Background(), "crm", t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WriteErr(); err != nil {

@@ -204,9 +204,15 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 // its name. The engine owns the destinations it is given: it closes them
 // when they are removed or replaced, and drops (closes) one that equals
 // the destination it already has. Names must be unique.
-func (e *Engine) Set(dests []*Destination) {
+//
+// The removed destinations stop after the requests they have in flight
+// are answered and recorded; the returned stopped is closed then (at once
+// when none was removed), so that a caller can give up their leases, or
+// delete them from the store, without cutting a delivery short.
+func (e *Engine) Set(dests []*Destination) (stopped <-chan struct{}) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var removed []chan struct{}
 	keep := make(map[string]bool, len(dests))
 	for _, d := range dests {
 		name := d.Name()
@@ -232,9 +238,23 @@ func (e *Engine) Set(dests []*Destination) {
 		delete(e.workers, name)
 		if w.remove() {
 			e.stopping[name] = w
+			removed = append(removed, w.done)
 		}
 		e.m.forget(name)
 	}
+	return allClosed(removed)
+}
+
+// allClosed returns a channel closed once every one of chans is.
+func allClosed(chans []chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		for _, c := range chans {
+			<-c
+		}
+	}()
+	return out
 }
 
 // Destinations returns the names of the engine's destinations, sorted.
@@ -605,6 +625,13 @@ func (w *worker) state(ctx context.Context) (cursor.DestinationState, error) {
 		w.ensured = err == nil
 	} else {
 		st, err = w.e.store.Destination(ctx, w.name)
+		if errors.Is(err, cursor.ErrUnknownDestination) {
+			// Another process, whose config no longer names it, deleted
+			// it while this one's still does (a rolling change of the
+			// config): it comes back from its deletion, not from history.
+			w.log.Warn("destination was deleted from the state by another process whose config no longer names it; this process's config still does: it delivers what is detected from the deletion on")
+			st, err = w.e.store.EnsureDestination(ctx, w.name, w.added)
+		}
 	}
 	if err != nil {
 		return st, err

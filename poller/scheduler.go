@@ -134,9 +134,15 @@ func (l *loop) cycler() Cycler {
 // (its cycle in hand ends at the next page boundary), and one already
 // there runs its next cycle with the new cycler, on the new cycler's
 // schedule.
-func (s *Scheduler) Set(cyclers []Cycler) {
+//
+// The returned stopped is closed once the loops of the resources removed
+// have returned (their cycle in hand ended at a page boundary), at once
+// when none was: a caller can then give their leases up without cutting a
+// commit short.
+func (s *Scheduler) Set(cyclers []Cycler) (stopped <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var removed []chan struct{}
 	keep := map[string]bool{}
 	for _, c := range cyclers {
 		name := c.Resource().Name
@@ -165,8 +171,17 @@ func (s *Scheduler) Set(cyclers []Cycler) {
 		if l.stop != nil {
 			l.stop()
 			s.removed[name] = l
+			removed = append(removed, l.done)
 		}
 	}
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		for _, c := range removed {
+			<-c
+		}
+	}()
+	return out
 }
 
 // Resources returns the names of the scheduled resources, sorted.

@@ -25,6 +25,7 @@ var deliveryTests = []test{
 	{"Prune", testPrune},
 	{"PruneManyInChunks", testPruneManyInChunks},
 	{"DeleteDestinationUnblocksPrune", testDeleteDestinationUnblocksPrune},
+	{"DeletedDestinationComesBackFromItsDeletion", testDeletedDestinationComesBack},
 	{"DeliverySummary", testDeliverySummary},
 	{"DeliveriesInPages", testDeliveriesInPages},
 }
@@ -586,7 +587,7 @@ func testDeleteDestinationUnblocksPrune(t *testing.T, b Backend) {
 		t.Fatalf("prune with gone in the store = %+v, want a's %d deliveries pruned and no event", res, n+2)
 	}
 
-	if err := s.DeleteDestination(ctx, "gone"); err != nil {
+	if err := s.DeleteDestination(ctx, "gone", t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Destination(ctx, "gone"); !errors.Is(err, cursor.ErrUnknownDestination) {
@@ -612,8 +613,42 @@ func testDeleteDestinationUnblocksPrune(t *testing.T, b Backend) {
 	if got := eventIDs(allEvents(t, s, cursor.EventFilter{})); !reflect.DeepEqual(got, eventIDs(mine)) {
 		t.Errorf("outbox after prune = %v, want only %v (pending for a)", got, eventIDs(mine))
 	}
-	if err := s.DeleteDestination(ctx, "gone"); !errors.Is(err, cursor.ErrUnknownDestination) {
+	if err := s.DeleteDestination(ctx, "gone", t0); !errors.Is(err, cursor.ErrUnknownDestination) {
 		t.Errorf("deleting gone again: %v, want ErrUnknownDestination", err)
+	}
+}
+
+// testDeletedDestinationComesBack: a destination deleted, then created
+// again with a since before its deletion (a process whose config still
+// names it, since its start), resumes from the deletion: it gets the
+// events detected after it, not those it had before. Created again with a
+// later since (the config names it again), it starts from there.
+func testDeletedDestinationComesBack(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	ensure(t, s, "d", t0)
+	before := addEvents(t, s, t0.Add(time.Minute), event("contacts", "b1", "contact.created"), event("contacts", "b2", "contact.created"))
+	fanout(t, s, "d", t0.Add(time.Minute))
+	deleted := t0.Add(2 * time.Minute)
+	if err := s.DeleteDestination(ctx, "d", deleted); err != nil {
+		t.Fatal(err)
+	}
+	after := addEvents(t, s, t0.Add(3*time.Minute), event("contacts", "a1", "contact.created"))
+	ensure(t, s, "d", t0) // since its start, before the deletion
+	fanout(t, s, "d", t0.Add(3*time.Minute))
+	if got := pendingIDs(t, s, cursor.PendingQuery{Destination: "d", Limit: 10}); !reflect.DeepEqual(got, eventIDs(after)) {
+		t.Errorf("d, deleted and back, has %v pending; want only %v, detected after its deletion (not %v)", got, eventIDs(after), eventIDs(before))
+	}
+
+	if err := s.DeleteDestination(ctx, "d", t0.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	addEvents(t, s, t0.Add(5*time.Minute), event("contacts", "gap", "contact.created"))
+	later := addEvents(t, s, t0.Add(6*time.Minute), event("contacts", "l1", "contact.created"))
+	ensure(t, s, "d", t0.Add(6*time.Minute)) // named in the config again, later
+	fanout(t, s, "d", t0.Add(6*time.Minute))
+	if got := pendingIDs(t, s, cursor.PendingQuery{Destination: "d", Limit: 10}); len(got) != 1 || got[0] != later[0].ID {
+		t.Errorf("d, added back after its deletion, has %v pending; want %v: what was detected from its return", got, eventIDs(later))
 	}
 }
 

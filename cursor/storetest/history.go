@@ -252,7 +252,7 @@ func testBacklogSamples(t *testing.T, b Backend) {
 		t.Errorf("backlog history of a = %+v, %v; want its 2 samples", got, err)
 	}
 	// Samples go with their destination.
-	if err := s.DeleteDestination(ctx, "a"); err != nil {
+	if err := s.DeleteDestination(ctx, "a", t0); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.BacklogHistory(ctx, "", time.Time{}); err != nil || !reflect.DeepEqual(got, want[2:]) {

@@ -351,7 +351,6 @@ func (r *Runtime) Reload(ctx context.Context, cfg *config.Config) error {
 // keeper the leases to hold.
 func (r *Runtime) apply(ctx context.Context) {
 	cfg := r.Config()
-	r.dropUnconfigured(ctx, cfg)
 	r.ensureDestinations(ctx, cfg)
 	names := make([]string, len(cfg.Resources))
 	for i, res := range cfg.Resources {
@@ -360,15 +359,19 @@ func (r *Runtime) apply(ctx context.Context) {
 	// A resource out of the config writes no more: its last write
 	// failure would hold /readyz at 503 for good.
 	r.store.RetainResourceWrites(names)
-	r.refreshSubscribers(ctx)
 	r.mu.Lock()
 	cyclers := make([]poller.Cycler, 0, len(r.pollers))
 	for _, res := range cfg.Resources {
 		cyclers = append(cyclers, r.pollers[res.Name])
 	}
 	r.mu.Unlock()
-	r.sched.Set(cyclers)
+	// The work of what went ends (a cycle at its page boundary, a delivery
+	// once answered and recorded) before its lease goes, and the
+	// destinations the config dropped go from the store last.
+	waitStopped(ctx, r.sched.Set(cyclers))
+	r.refreshSubscribers(ctx) // the engine's destinations change with the subscribers'
 	r.leases.want(ctx, r.wantedLeases())
+	r.dropUnconfigured(ctx, cfg)
 	// Take what is free now, so that work starts at once rather than at
 	// the keeper's next tick.
 	r.leases.tick(ctx)
@@ -419,9 +422,25 @@ func (r *Runtime) taken(names []string) {
 	}
 }
 
-// setDestinations gives the engine the configured destinations and the
-// active subscribers. r.mu is held.
-func (r *Runtime) setDestinationsLocked() {
+// stopTimeout bounds the wait for the work of a removed resource or
+// destination to end before its lease is given up.
+const stopTimeout = 10 * time.Second
+
+// waitStopped waits for stopped, at most stopTimeout.
+func waitStopped(ctx context.Context, stopped <-chan struct{}) {
+	t := time.NewTimer(stopTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// setDestinationsLocked gives the engine the configured destinations and
+// the active subscribers; stopped is closed when the removed ones have
+// stopped (see emit.Engine.Set). r.mu is held.
+func (r *Runtime) setDestinationsLocked() (stopped <-chan struct{}) {
 	var dests []*emit.Destination
 	for _, dc := range r.cfg.Destinations {
 		d, err := emit.NewDestination(dc, emit.Options{Logger: r.log, Stdout: r.stdout})
@@ -443,7 +462,7 @@ func (r *Runtime) setDestinationsLocked() {
 		}
 		dests = append(dests, d)
 	}
-	r.engine.Set(dests)
+	return r.engine.Set(dests)
 }
 
 // Ready reports whether the runtime can do its work: nil, or why not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -679,4 +680,114 @@ func TestReadyFollowsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "ready again with the file back", 3*ReadinessInterval, func() bool { return rt.Ready() == nil })
+}
+
+// TestRollingConfigChange: two processes share a state; one restarts with
+// a config that drops a destination (it deletes it from the state) while
+// the other's config still names it. The other goes on delivering to it
+// what is detected from then on, and never sends again what it received
+// before — seen from outside as the whole history sent again, batched
+// under new webhook-ids.
+func TestRollingConfigChange(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream()
+			for id := range 10 {
+				up.set("/r0", id)
+			}
+			us := httptest.NewServer(up)
+			defer us.Close()
+			keep, one := newReceiver(t), newReceiver(t)
+			dir := stateDir(t, backend)
+			oneDest := "  - name: one\n    url: " + one.URL + "\n    batch: { max_events: 5, max_wait: 200ms }\n"
+			old := testConfig(t, dir, us.URL, keep.URL, 1, oneDest)
+			_, blogs, _ := start(t, old, "b", 2*time.Second)
+			waitFor(t, "the first cycle", 10*time.Second, func() bool { return completed(t, old, 1) })
+			for id := range 10 {
+				up.set("/r0", id)
+			}
+			batched := func() map[string]int {
+				_, bodies := one.got()
+				seen := map[string]int{}
+				for _, b := range bodies {
+					var envs []struct{ ID string }
+					json.Unmarshal([]byte(b), &envs)
+					for _, e := range envs {
+						seen[e.ID]++
+					}
+				}
+				return seen
+			}
+			waitFor(t, "both destinations to get the first 10 updates", 20*time.Second, func() bool {
+				k, _ := keep.types(t)
+				return k["thing.updated"] >= 10 && len(batched()) >= 10
+			})
+
+			// a second process starts with one dropped (as a first one
+			// restarts with the new config), deleting it from the state;
+			// b still names it, and delivers to it.
+			start(t, testConfig(t, dir, us.URL, keep.URL, 1, ""), "a2", 2*time.Second)
+			time.Sleep(2 * time.Second)
+			for id := range 10 {
+				up.set("/r0", id)
+			}
+			waitFor(t, "keep to get the next 10 updates", 20*time.Second, func() bool {
+				k, _ := keep.types(t)
+				return k["thing.updated"] >= 20
+			})
+			time.Sleep(3 * time.Second) // a replay of one's history would arrive now
+			ids, _ := one.got()
+			for id, n := range batched() {
+				if n > 1 {
+					t.Errorf("one got event %s %d times (requests %v)", id, n, ids)
+					break
+				}
+			}
+			if t.Failed() {
+				t.Logf("b:\n%s", blogs.String())
+			}
+		})
+	}
+}
+
+// TestReloadRemovesADestinationInFlight: a destination removed by a
+// reload while a request to it is in flight has that request answered and
+// recorded before its lease goes and it is deleted: nothing is logged as
+// a lost lease or a store error.
+func TestReloadRemovesADestinationInFlight(t *testing.T) {
+	t.Parallel()
+	up := newUpstream()
+	up.set("/r0", 1)
+	us := httptest.NewServer(up)
+	defer us.Close()
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer slow.Close()
+	keep := newReceiver(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, us.URL, keep.URL, 1, "  - name: rm\n    url: "+slow.URL+"\n    max_in_flight: 1\n")
+	rt, logs, _ := start(t, cfg, "a", time.Minute)
+	waitFor(t, "the first cycle", 10*time.Second, func() bool { return completed(t, cfg, 1) })
+	up.set("/r0", 1)
+	<-arrived
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- rt.Reload(context.Background(), testConfig(t, dir, us.URL, keep.URL, 1, "")) }()
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"lease lost", "level=ERROR"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("the reload logged %q:\n%s", bad, logs.String())
+		}
+	}
+	if _, err := rt.store.Destination(context.Background(), "rm"); !errors.Is(err, cursor.ErrUnknownDestination) {
+		t.Errorf("rm after the reload: %v, want it deleted", err)
+	}
 }

@@ -66,16 +66,19 @@ func (r *Runtime) refreshSubscribers(ctx context.Context) {
 			r.log.Error("enable subscriber", "destination", s.Name, "error", err)
 		}
 	}
-	r.dropDeleted(ctx)
 	r.mu.Lock()
 	r.subs = subs
-	r.setDestinationsLocked()
+	stopped := r.setDestinationsLocked()
 	r.mu.Unlock()
+	// A subscriber that went finishes its deliveries in flight before its
+	// lease is given up and its destination deleted.
+	waitStopped(ctx, stopped)
 	if r.leases.want(ctx, r.wantedLeases()) {
 		// A new subscriber is delivered to from now, not at the next
 		// renewal.
 		r.leases.tick(ctx)
 	}
+	r.dropDeleted(ctx)
 }
 
 // deactivate is the engine's OnGone and OnDead: a subscriber that answered
@@ -158,7 +161,7 @@ func (r *Runtime) dropDestination(ctx context.Context, name, msg string) {
 		r.log.Error("delete destination", "destination", name, "error", err)
 		return
 	}
-	if err := r.store.DeleteDestination(ctx, name); err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
+	if err := r.store.DeleteDestination(ctx, name, r.now()); err != nil && !errors.Is(err, cursor.ErrUnknownDestination) {
 		r.log.Error("delete destination", "destination", name, "error", err)
 		return
 	}
