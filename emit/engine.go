@@ -222,6 +222,9 @@ func (e *Engine) Set(dests []*Destination) (stopped <-chan struct{}) {
 			continue
 		}
 		w := e.newWorker(d)
+		if e.run != nil {
+			w.log.Info("destination added: it receives the events detected from now on")
+		}
 		if old := e.stopping[name]; old != nil {
 			delete(e.stopping, name)
 			w.prev = old
@@ -236,6 +239,7 @@ func (e *Engine) Set(dests []*Destination) (stopped <-chan struct{}) {
 			continue
 		}
 		delete(e.workers, name)
+		w.log.Info("destination removed: it stops once its requests in flight are answered")
 		if w.remove() {
 			e.stopping[name] = w
 			removed = append(removed, w.done)

@@ -283,8 +283,15 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		if pd.maxUpdated.After(watermark) {
 			watermark = pd.maxUpdated
 		}
-		if pd.maxUpdated.After(start) {
-			future += pd.future(start)
+		// A record changed during the walk is dated after the cycle began
+		// but not after its page was served: only a date past that (with
+		// a second for the Date header's resolution) is in the future.
+		served := p.now()
+		if pg.Date.After(served) {
+			served = pg.Date
+		}
+		if horizon := served.Add(time.Second); pd.maxUpdated.After(horizon) {
+			future += pd.future(horizon)
 			if pd.maxUpdated.After(latest) {
 				latest = pd.maxUpdated
 			}
@@ -333,6 +340,8 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		res.Duration = p.now().Sub(start)
 		return res, fmt.Errorf("poll %s: %w", p.res.Name, &SkippedAllError{Skipped: res.Skipped, First: res.FirstSkips})
 	}
+	// Deletes are found now, at the cycle's end: their events say so.
+	d.now = p.now().UTC()
 	res.Future = future
 	if future > 0 {
 		p.log.Warn("records dated in the future: the watermark stops at the cycle's start",

@@ -100,7 +100,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		case <-ctx.Done():
 			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(again)
-			log.Info("stopping", "grace", *grace)
+			log.Info("stopping", "grace", grace.String())
 			t := time.NewTimer(*grace)
 			defer t.Stop()
 			select {

@@ -94,7 +94,7 @@ type Options struct {
 	// without a token.
 	Token string
 	// EventKeys are the event types (noun.verb) the configured resources
-	// produce (each resource's EventTypes()): what GET /hooks/event_keys
+	// can produce (each resource's PossibleEventTypes()): what GET /hooks/event_keys
 	// lists and subscriptions may name.
 	EventKeys []string
 	// AllowTargets are the non-public addresses subscriber URLs may reach

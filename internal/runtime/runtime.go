@@ -241,7 +241,7 @@ func (r *Runtime) prepare(cfg *config.Config) error {
 func (r *Runtime) newAPI(cfg *config.Config) (*hooks.API, error) {
 	var keys []string
 	for i := range cfg.Resources {
-		keys = append(keys, cfg.Resources[i].EventTypes()...)
+		keys = append(keys, cfg.Resources[i].PossibleEventTypes()...)
 	}
 	// Subscriber URLs may not reach pollhook itself: the address bound,
 	// once listening (an address of port 0 is known only then).
