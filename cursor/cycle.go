@@ -13,7 +13,9 @@ import (
 const deleteChunk = 500
 
 // Seen returns the versions the store holds of ids in resource; an id it
-// does not hold has no entry. Any number of ids may be asked at once.
+// does not hold has no entry. Any number of ids may be asked at once. The
+// versions come without their Content: a cycle reads every record's
+// version, and only the content of those that changed (see Contents).
 func (s *SQLite) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out := make(map[string]Seen, len(ids))
 	if len(ids) == 0 {
@@ -46,8 +48,41 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string
 	return out, nil
 }
 
+// Contents returns the content the store keeps of each of ids in resource
+// (the Content of its version); an id without one has no entry. Any
+// number of ids may be asked at once.
+func (s *SQLite) Contents(ctx context.Context, resource string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	rows, err := s.r.QueryContext(ctx, `
+SELECT id, data FROM seen_content
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, resource, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+		}
+		out[id] = data
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	return out, nil
+}
+
 // CommitPage writes a page in one transaction: its records' versions (seen
-// in p.Cycle), the last_seen of p.Touch ids the store holds, and p.Events
+// in p.Cycle) and the contents they carry, the last_seen of p.Touch ids
+// the store holds, and p.Events
 // appended to the outbox (an event whose ID is already there keeps its
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [SQLite.FinishCycle] does.
@@ -78,6 +113,9 @@ SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
+	if err := writeContents(ctx, tx, p.Resource, p.Records); err != nil {
+		return fmt.Errorf("write record contents: %w", err)
+	}
 	if len(p.Touch) > 0 {
 		list, err := json.Marshal(p.Touch)
 		if err != nil {
@@ -92,14 +130,33 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, p.Cycle, p.Resou
 	return insertEvents(ctx, tx, p.Events)
 }
 
+// writeContents stores the contents of the records that carry one.
+func writeContents(ctx context.Context, tx *sql.Tx, resource string, recs []SeenRecord) error {
+	var with []int
+	for i := range recs {
+		if recs[i].Content != "" {
+			with = append(with, i)
+		}
+	}
+	return execRows(ctx, tx, `
+INSERT INTO seen_content (resource, id, data) VALUES `, `
+ON CONFLICT (resource, id) DO UPDATE SET data = excluded.data`,
+		3, len(with), func(i int, args []any) []any {
+			r := &recs[with[i]]
+			return append(args, resource, r.ID, r.Content)
+		})
+}
+
 // FinishCycle completes a cycle in one transaction. With f.Snapshot, the
 // records not seen in f.Cycle are deleted: each gets the event f.Deleted
-// builds, and its record is removed — unless they are more than
+// builds (given its last version and content), and its record becomes a
+// tombstone without content — unless they are more than
 // f.DeleteGuard of the known records, in which case none is and their
 // number is kept as HeldDeletes (a guard of 0 holds back every delete, 1
 // or more none). Then the watermark moves to f.Watermark if that is later
 // (it never moves back), and the cycle counts as completed at f.Now.
-// On error nothing is written.
+// With f.DropContent, no content of the resource's records is kept any
+// more. On error nothing is written.
 func (s *SQLite) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
 	var res FinishResult
 	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
@@ -139,6 +196,12 @@ SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
 		}
 	}
 
+	if f.DropContent {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM seen_content WHERE resource = ?`, f.Resource); err != nil {
+			return res, fmt.Errorf("drop record contents: %w", err)
+		}
+	}
+
 	var old int64
 	if err := tx.QueryRowContext(ctx, `SELECT watermark FROM resources WHERE resource = ?`, f.Resource).Scan(&old); err != nil {
 		return res, fmt.Errorf("read watermark: %w", err)
@@ -164,9 +227,10 @@ func deleteMissing(ctx context.Context, tx *sql.Tx, f Finish) (int64, error) {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
 	sel, err := tx.PrepareContext(ctx, `
-SELECT id, updated, hash, rev FROM seen
-WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
-ORDER BY id LIMIT ?4`)
+SELECT s.id, s.updated, s.hash, s.rev, coalesce(c.data, '')
+FROM seen AS s LEFT JOIN seen_content AS c ON c.resource = s.resource AND c.id = s.id
+WHERE s.resource = ?1 AND s.id > ?3 AND s.last_seen < ?2 AND s.deleted = 0
+ORDER BY s.id LIMIT ?4`)
 	if err != nil {
 		return 0, err
 	}
@@ -204,6 +268,11 @@ UPDATE seen SET deleted = 1, rev = rev + 1
 WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, string(list)); err != nil {
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `
+DELETE FROM seen_content
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`, f.Resource, string(list)); err != nil {
+			return deleted, fmt.Errorf("delete record contents: %w", err)
+		}
 		deleted += int64(len(chunk))
 		after = chunk[len(chunk)-1].ID
 	}
@@ -218,7 +287,7 @@ func readMissing(ctx context.Context, sel *sql.Stmt, f Finish, after string, chu
 	for rows.Next() {
 		var r SeenRecord
 		var updated int64
-		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.Rev); err != nil {
+		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.Rev, &r.Content); err != nil {
 			return nil, fmt.Errorf("read missing records: %w", err)
 		}
 		r.Updated = fromNanos(updated)

@@ -35,6 +35,18 @@
 // and integer id, event globs, URL, status, handshake secret and basic
 // auth.
 //
+// Record history (schema version 8):
+//
+//   - seen_content: the last content of each record — resource, id
+//     (unique together), data (JSON text). A table of its own, so that the
+//     versions in seen stay small: a steady cycle reads and touches them
+//     only, and a record's content is written when it changes and read
+//     ([SQLite.Contents]) when it changed again or was deleted. A
+//     tombstone has none.
+//   - outbox gains previous (the record before the change, JSON; NULL when
+//     unknown) and changed_fields (a JSON array of top-level keys; NULL
+//     when unknown).
+//
 // Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
 // instant 1970-01-01T00:00:00Z reads back as the zero time), and times
 // outside 1677-09-21..2262-04-11 are clamped to those bounds. The schema

@@ -3,6 +3,7 @@ package cursor
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -59,21 +60,76 @@ func placeholders(cols, rows int) string {
 // event (an empty id) fails the transaction.
 func insertEvents(ctx context.Context, tx *sql.Tx, events []Event) error {
 	err := execRows(ctx, tx, `
-INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data)
+INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data, previous, changed_fields)
 VALUES `, `
-ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
-		e := events[i]
+ON CONFLICT (id) DO NOTHING`, 11, len(events), func(i int, args []any) []any {
+		e := &events[i]
 		data := string(e.Data)
 		if len(e.Data) == 0 {
 			data = "null"
 		}
+		var prev, changed any // NULL: unknown
+		if len(e.Previous) > 0 {
+			prev = string(e.Previous)
+		}
+		if e.ChangedFields != nil {
+			b, err := json.Marshal(e.ChangedFields)
+			if err != nil {
+				panic(err) // a []string always encodes
+			}
+			changed = string(b)
+		}
 		return append(args, e.ID, e.Type, e.Resource, e.Source, e.Object, e.ObjectID,
-			nanos(e.OccurredAt), nanos(e.DetectedAt), data)
+			nanos(e.OccurredAt), nanos(e.DetectedAt), data, prev, changed)
 	})
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
+}
+
+// eventColumns are the outbox columns scanEvent reads, in its order.
+const eventColumns = `seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data, previous, changed_fields`
+
+// prefixed writes each column of a list such as eventColumns with prefix
+// (a table alias and a dot).
+func prefixed(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}
+
+// eventRow scans an outbox row of eventColumns, after dest (the columns of
+// the query before them).
+type eventRow struct {
+	e                  Event
+	occurred, detected int64
+	data               string
+	prev, changed      sql.NullString
+}
+
+// dest returns the scan destinations of eventColumns.
+func (r *eventRow) dest() []any {
+	e := &r.e
+	return []any{&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID,
+		&r.occurred, &r.detected, &r.data, &r.prev, &r.changed}
+}
+
+// event returns the scanned event.
+func (r *eventRow) event() (Event, error) {
+	e := r.e
+	e.OccurredAt, e.DetectedAt = fromNanos(r.occurred), fromNanos(r.detected)
+	e.Data = []byte(r.data)
+	if r.prev.Valid {
+		e.Previous = []byte(r.prev.String)
+	}
+	if r.changed.Valid {
+		if err := json.Unmarshal([]byte(r.changed.String), &e.ChangedFields); err != nil {
+			return e, fmt.Errorf("event %s: changed_fields: %w", e.ID, err)
+		}
+		if e.ChangedFields == nil {
+			e.ChangedFields = []string{}
+		}
+	}
+	return e, nil
 }
 
 // LastSeq is the greatest outbox seq, 0 when the outbox is empty.
@@ -97,7 +153,7 @@ func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, fn func(Event) er
 			return fmt.Errorf("read events: type %q: %w", f.Type, err)
 		}
 	}
-	q := `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+	q := `SELECT ` + eventColumns + `
 FROM outbox WHERE seq > ?`
 	var args []any
 	if f.Resource != "" {
@@ -149,15 +205,14 @@ func (s *SQLite) readEvents(ctx context.Context, q string, args []any, out []Eve
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e Event
-		var occurred, detected int64
-		var data string
-		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID,
-			&occurred, &detected, &data); err != nil {
+		var r eventRow
+		if err := rows.Scan(r.dest()...); err != nil {
 			return nil, err
 		}
-		e.OccurredAt, e.DetectedAt = fromNanos(occurred), fromNanos(detected)
-		e.Data = []byte(data)
+		e, err := r.event()
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

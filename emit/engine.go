@@ -44,7 +44,7 @@ const (
 type DeliveryStore interface {
 	EnsureDestination(ctx context.Context, name string, since time.Time) (cursor.DestinationState, error)
 	Destination(ctx context.Context, name string) (cursor.DestinationState, error)
-	Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error)
+	Fanout(ctx context.Context, dest string, match func(cursor.Event) bool, now time.Time) (int, error)
 	Pending(ctx context.Context, q cursor.PendingQuery) ([]cursor.PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)
 	RecordOutcomes(ctx context.Context, lease cursor.Lease, outcomes []cursor.Outcome) error
@@ -560,7 +560,8 @@ func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err e
 	if err != nil {
 		return res, false, err
 	}
-	if res.Queued, err = w.e.store.Fanout(ctx, w.name, p.d.Matches, w.e.now()); err != nil {
+	match := func(e cursor.Event) bool { return p.d.Matches(e.Type) }
+	if res.Queued, err = w.e.store.Fanout(ctx, w.name, match, w.e.now()); err != nil {
 		return res, st.Disabled(), err
 	}
 	if st.Disabled() {

@@ -12,7 +12,7 @@
 //	}
 //
 // [Run] runs one subtest per behaviour, grouped by what they test
-// (Resources, Outbox, Deliveries, Subscriptions, Leases, Health); each
+// (Resources, Outbox, History, Deliveries, Subscriptions, Leases, Health); each
 // opens the stores it needs and runs in parallel with the others. Time is
 // passed to the store explicitly (a lease's now, a delivery's due time):
 // nothing sleeps.
@@ -71,6 +71,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"Resources", resourceTests},
 		{"Outbox", outboxTests},
+		{"History", historyTests},
 		{"Deliveries", deliveryTests},
 		{"Subscriptions", subscriptionTests},
 		{"Leases", leaseTests},
