@@ -39,6 +39,8 @@ type differ struct {
 	// cycle's end can tell which ids are gone.
 	snapshot bool
 	now      time.Time
+	// history is how records are compared and what is kept of them.
+	history
 }
 
 // pageDiff is what one page adds to the store.
@@ -84,24 +86,35 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		// A tombstone is not known: the record is back, and new.
 		known := found && !prev.Deleted
 		next.Rev = prev.Rev
+		if known {
+			next.Content = prev.Content
+		}
 		verb := ""
 		switch {
 		case known && hasUpdated:
-			if r.Updated.After(prev.Updated) {
-				verb = verbUpdated
-			} else {
+			switch {
+			case !r.Updated.After(prev.Updated):
 				// The same version again (lookback overlap) or an older
 				// one served late: keep the newest the store has.
 				next = prev
+			case !d.onlyIgnored(r, prev):
+				verb = verbUpdated
 			}
 		case known:
-			if r.Hash != prev.Hash {
+			if !d.sameContent(r, prev) {
 				verb = verbUpdated
 			}
 		case d.silent:
 		case hasUpdated && !d.silentUntil.IsZero() && !r.Updated.After(d.silentUntil):
 		default:
 			verb = d.newVerb(r)
+		}
+		// A new record, or a change: its content is the next change's
+		// previous. A version that moved only in ignored fields keeps the
+		// content it had.
+		fresh := !known || verb != ""
+		if fresh {
+			next.Content = d.content(r)
 		}
 		seen[r.ID] = next
 		if known && next.Updated.Equal(prev.Updated) && next.Hash == prev.Hash {
@@ -110,7 +123,7 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 			}
 			continue
 		}
-		out.records = append(out.records, cursor.SeenRecord{ID: r.ID, Seen: next})
+		out.records = append(out.records, stored(r.ID, next, fresh))
 		if verb == "" {
 			continue
 		}
@@ -124,8 +137,12 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		// delete, still gets an id of its own.
 		next.Rev++
 		seen[r.ID] = next
-		out.records[len(out.records)-1].Seen = next
-		out.events = append(out.events, d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data))
+		out.records[len(out.records)-1] = stored(r.ID, next, fresh)
+		ev := d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data)
+		if known {
+			ev.Previous, ev.ChangedFields = d.previous(prev, r.Data)
+		}
+		out.events = append(out.events, ev)
 	}
 	return out
 }
@@ -162,7 +179,11 @@ func (d *differ) occurred(verb string, r *Record) time.Time {
 // the record's next revision.
 func (d *differ) deleted(id string, last cursor.Seen) cursor.Event {
 	last.Rev++
-	return d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
+	ev := d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
+	if d.keep && last.Content != "" {
+		ev.Previous = json.RawMessage(last.Content)
+	}
+	return ev
 }
 
 func (d *differ) event(verb, id, ver string, occurred time.Time, data json.RawMessage) cursor.Event {
