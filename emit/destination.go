@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/itchyny/gojq"
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
@@ -92,6 +95,7 @@ type Destination struct {
 	stdout io.Writer
 	to     Recipient // named in pipedrive bodies
 	log    *slog.Logger
+	filter *gojq.Code // the filter key; nil passes every event
 
 	mu     sync.Mutex // guards file and closed, and serializes line writes
 	file   *os.File
@@ -135,6 +139,15 @@ func NewDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("destination", cfg.Name)
+	if f := strings.TrimSpace(cfg.Filter); f != "" {
+		q, err := gojq.Parse(f)
+		if err == nil {
+			d.filter, err = gojq.Compile(q)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: filter %q: %w", cfg.Name, f, err)
+		}
+	}
 
 	if cfg.URL == StdoutURL {
 		d.kind = kindStdout
@@ -236,6 +249,35 @@ func (d *Destination) Matches(eventType string) bool {
 		}
 	}
 	return false
+}
+
+// Accepts reports whether e passes the destination's filter: the filter
+// is run on e as the pollhook format writes it (.type, .data, .previous,
+// .changed_fields …) and passes it when its first output is neither false
+// nor null, as jq's select does. With no filter every event passes. An
+// error says why the filter failed on e; the event does not pass then.
+func (d *Destination) Accepts(e cursor.Event) (bool, error) {
+	if d.filter == nil {
+		return true, nil
+	}
+	b, err := marshal(NewEnvelope(e))
+	if err != nil {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	out, ok := d.filter.Run(v).Next()
+	if !ok {
+		return false, nil
+	}
+	if err, isErr := out.(error); isErr {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	return out != nil && out != false, nil
 }
 
 // Attempt is the outcome of one Send.
