@@ -109,24 +109,9 @@ func (r *historyRig) cycle() (CycleResult, []cursor.Event) {
 	r.t.Helper()
 	r.now = r.now.Add(time.Minute)
 	res, src := r.resource()
-	p, err := New(res, src, r.store, Options{Now: func() time.Time { return r.now }})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	before, err := r.store.LastSeq(context.Background())
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	cr, err := p.Cycle(context.Background(), holdLease(r.t, r.store, res.Name))
+	cr, evs, err := runCycle(r.t, r.store, res, src, Options{Now: func() time.Time { return r.now }})
 	if err != nil {
 		r.t.Fatalf("cycle: %v", err)
-	}
-	var evs []cursor.Event
-	if err := r.store.EachEvent(context.Background(), cursor.EventFilter{AfterSeq: before}, func(e cursor.Event) error {
-		evs = append(evs, e)
-		return nil
-	}); err != nil {
-		r.t.Fatal(err)
 	}
 	return cr, evs
 }
