@@ -113,6 +113,16 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_header_name.bad.yaml", []string{
 			"bad_header_name.bad.yaml:5: sources[keap].headers.X Tenant: want a header name",
 		}},
+		{"bad_history.bad.yaml", []string{
+			`bad_history.bad.yaml:9: resources[contacts].transform: invalid jq expression: unexpected EOF (got "{id, email: .email | ascii_downcase")`,
+			`bad_history.bad.yaml:10: resources[contacts].ignore_fields[1]: not a path expression: invalid path against: string ("null"); want a path such as`,
+			`bad_history.bad.yaml:10: resources[contacts].ignore_fields[2]: invalid jq expression: unexpected EOF (got ".tags[")`,
+			"bad_history.bad.yaml:10: resources[contacts].ignore_fields[3]: want the path of a field",
+			"bad_history.bad.yaml:16: resources[deals].watch_fields: set ignore_fields or watch_fields, not both",
+			`bad_history.bad.yaml:17: resources[deals].keep_content: want true or false (got "maybe")`,
+			`bad_history.bad.yaml:21: destinations[app].filter: invalid jq expression: unexpected EOF`,
+			"bad_history.bad.yaml:24: destinations[other].filter: invalid jq expression: function not defined: undefined_thing/0",
+		}},
 		{"bad_id_field.bad.yaml", []string{
 			"bad_id_field.bad.yaml:10: resources[contacts].id_field: want a dotted path such as",
 		}},

@@ -271,6 +271,21 @@ type Resource struct {
 	// IDField is a dotted path or a jq expression giving a record's id.
 	IDField string `yaml:"id_field"`
 	Dates   Dates  `yaml:"dates"`
+	// Transform is a jq program run on each record after its id and dates
+	// are read: its one output is the record from then on, hashed, kept
+	// and emitted. A record it fails on is skipped and reported.
+	Transform string `yaml:"transform"`
+	// IgnoreFields are paths (dotted, or jq path expressions) of fields
+	// whose changes are no change: a record that changed only there
+	// produces no event. The updated date field is then not compared
+	// either.
+	IgnoreFields []string `yaml:"ignore_fields"`
+	// WatchFields are the converse of IgnoreFields: only changes in these
+	// fields count. At most one of the two may be set.
+	WatchFields []string `yaml:"watch_fields"`
+	// KeepContent keeps each record's last content in the state, so that
+	// events carry the record's previous version and changed fields.
+	KeepContent bool `yaml:"keep_content"`
 
 	Pagination Pagination `yaml:"pagination"`
 	Deletes    string     `yaml:"deletes"`
@@ -317,8 +332,10 @@ var PositionalPageTypes = []string{PagePage, PageNextURL, PageLinkHeader}
 // of records (DefaultItems) identified by DefaultIDField, one request per
 // cycle (pagination none; offset and page paging send DefaultPageLimit
 // records a page unless limit is set), no delete detection, DefaultLookback,
-// DefaultCreatedTolerance, start now, and events named
-// object.created/updated/deleted. Dates without a timezone are read in GMT.
+// DefaultCreatedTolerance, start now, events named
+// object.created/updated/deleted, no transform, every field compared, and
+// each record's last content kept. Dates without a timezone are read in
+// GMT.
 func (r *Resource) setDefaults() {
 	r.Schedule = Schedule{Spec: DefaultSchedule, Every: mustDuration(DefaultSchedule)}
 	r.Items = DefaultItems
@@ -340,6 +357,7 @@ func (r *Resource) setDefaults() {
 	r.CreatedTolerance = Duration(DefaultCreatedTolerance)
 	r.Start = StartNow
 	r.EventNames = EventNamesPollhook
+	r.KeepContent = true
 }
 
 func mustDuration(s string) time.Duration {
@@ -467,6 +485,11 @@ type Destination struct {
 	Ordering  string            `yaml:"ordering"`
 	// MaxInFlight is how many requests to this destination are open at once.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Filter is a jq program run on each event, as the pollhook format
+	// writes it (.type, .data, .previous, .changed_fields …), whose events
+	// match: the event is delivered when its first output is neither false
+	// nor null. Empty delivers every event that matches.
+	Filter string `yaml:"filter"`
 }
 
 // setDefaults fills in what a destination that gives only name and url

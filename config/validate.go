@@ -353,6 +353,10 @@ func (v *validator) resource(p keyPath, r *Resource) {
 	}
 	v.pathOrJQ(p.field("id_field"), r.IDField)
 	v.dates(p.field("dates"), &r.Dates)
+	if r.Transform != "" {
+		v.jq(p.field("transform"), r.Transform)
+	}
+	v.fieldPaths(p, r)
 	v.pagination(p.field("pagination"), &r.Pagination)
 
 	switch r.Deletes {
@@ -460,6 +464,56 @@ func (v *validator) jq(p keyPath, expr string) {
 	}
 	if err != nil {
 		v.errf(p, "invalid jq expression: %s (got %q)", err.Error(), expr)
+	}
+}
+
+// fieldPaths checks ignore_fields and watch_fields: at most one of them,
+// each item a dotted path or a jq path expression.
+func (v *validator) fieldPaths(p keyPath, r *Resource) {
+	if len(r.IgnoreFields) > 0 && len(r.WatchFields) > 0 {
+		v.errf(p.field("watch_fields"), "set ignore_fields or watch_fields, not both: watch_fields already leaves out every field it does not list")
+		return
+	}
+	for _, key := range []string{"ignore_fields", "watch_fields"} {
+		paths := r.IgnoreFields
+		if key == "watch_fields" {
+			paths = r.WatchFields
+		}
+		for i, expr := range paths {
+			ip := p.field(key).index(i)
+			switch {
+			case strings.TrimSpace(expr) == "" || strings.TrimSpace(expr) == ".":
+				v.errf(ip, "want the path of a field, such as last_seen_at, stats.views or .tags[].updated_at (got %q)", expr)
+			case strings.HasPrefix(expr, "."):
+				v.jqPath(ip, expr)
+			case !dottedPathRE.MatchString(expr):
+				v.errf(ip, "want a dotted path such as stats.views, or a jq path expression starting with . such as .tags[].updated_at (got %q)", expr)
+			}
+		}
+	}
+}
+
+// jqPath checks a jq path expression: one that names places in a value
+// (.a.b, .items[].x, .["a key"]), as jq's path() takes.
+func (v *validator) jqPath(p keyPath, expr string) {
+	if _, err := gojq.Parse(expr); err != nil {
+		v.errf(p, "invalid jq expression: %s (got %q)", err.Error(), expr)
+		return
+	}
+	q, err := gojq.Parse("path(" + expr + ")")
+	var code *gojq.Code
+	if err == nil {
+		code, err = gojq.Compile(q)
+	}
+	if err != nil {
+		v.errf(p, "invalid jq expression: %s (got %q)", err.Error(), expr)
+		return
+	}
+	// A value rather than a path shows on any input, null included; other
+	// errors (iterating over null) depend on the record.
+	out, _ := code.Run(nil).Next()
+	if err, ok := out.(error); ok && strings.HasPrefix(err.Error(), "invalid path against") {
+		v.errf(p, "not a path expression: %s; want a path such as .stats.views or .tags[].updated_at (got %q)", err.Error(), expr)
 	}
 }
 
@@ -657,6 +711,9 @@ func (v *validator) destination(p keyPath, d *Destination, types, unemitted []st
 	}
 	if d.MaxInFlight < 1 {
 		v.errf(p.field("max_in_flight"), "want at least 1 (got %d)", d.MaxInFlight)
+	}
+	if d.Filter != "" {
+		v.jq(p.field("filter"), d.Filter)
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 const deleteChunk = 500
 
 // Seen returns the versions the store holds of ids in resource; an id it
-// does not hold has no entry. Any number of ids may be asked at once.
+// does not hold has no entry. Any number of ids may be asked at once. The
+// versions come without their Content: a cycle reads every record's
+// version, and only the content of those that changed (see Contents).
 func (s *sqlStore) Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error) {
 	out, err := s.seen(ctx, resource, ids)
 	return out, s.noteRead(err, writeKind{readResource, resource})
@@ -51,8 +53,41 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), resource, strin
 	return out, nil
 }
 
+// Contents returns the content the store keeps of each of ids in resource
+// (the Content of its version); an id without one has no entry. Any
+// number of ids may be asked at once.
+func (s *sqlStore) Contents(ctx context.Context, resource string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`
+SELECT id, data FROM seen_content
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), resource, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+		}
+		out[id] = data
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read record contents of %s: %w", resource, err)
+	}
+	return out, nil
+}
+
 // CommitPage writes a page in one transaction: its records' versions (seen
-// in p.Cycle), the last_seen of p.Touch ids the store holds, and p.Events
+// in p.Cycle) and the contents they carry, the last_seen of p.Touch ids
+// the store holds, and p.Events
 // appended to the outbox (an event whose ID is already there keeps its
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [SQLite.FinishCycle] does.
@@ -83,6 +118,9 @@ SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_
 	if err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
+	if err := s.writeContents(ctx, tx, p.Resource, p.Records); err != nil {
+		return fmt.Errorf("write record contents: %w", err)
+	}
 	if len(p.Touch) > 0 {
 		list, err := json.Marshal(p.Touch)
 		if err != nil {
@@ -97,15 +135,34 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), p.Cycle, p.Reso
 	return s.insertEvents(ctx, tx, p.Events)
 }
 
+// writeContents stores the contents of the records that carry one.
+func (s *sqlStore) writeContents(ctx context.Context, tx *sql.Tx, resource string, recs []SeenRecord) error {
+	var with []int
+	for i := range recs {
+		if recs[i].Content != "" {
+			with = append(with, i)
+		}
+	}
+	return s.execRows(ctx, tx, `
+INSERT INTO seen_content (resource, id, data) VALUES `, `
+ON CONFLICT (resource, id) DO UPDATE SET data = excluded.data`,
+		3, len(with), func(i int, args []any) []any {
+			r := &recs[with[i]]
+			return append(args, resource, r.ID, r.Content)
+		})
+}
+
 // FinishCycle completes a cycle in one transaction. With f.Snapshot, the
 // records not seen in f.Cycle are missing, and those whose absence is
 // confirmed (see [Finish]) are deleted: each gets the event f.Deleted
-// builds, and its record becomes a tombstone — unless the missing records
-// are more than f.DeleteGuard of the known ones, in which case none is
-// deleted and their number is kept as HeldDeletes (a guard of 0 holds back
-// every delete, 1 or more none). A snapshot cycle becomes the one whose
-// misses the next one confirms. Then the watermark moves to f.Watermark if
-// that is later (it never moves back), the resource's WatchFrom is set to
+// builds (given its last version and content), and its record becomes a
+// tombstone without content — unless the missing records are more than
+// f.DeleteGuard of the known ones, in which case none is deleted and their
+// number is kept as HeldDeletes (a guard of 0 holds back every delete, 1
+// or more none). A snapshot cycle becomes the one whose misses the next
+// one confirms. With f.DropContent, no content of the resource's records
+// is kept any more. Then the watermark moves to f.Watermark if that is
+// later (it never moves back), the resource's WatchFrom is set to
 // f.WatchFrom if it has none, and the cycle counts as completed at f.Now.
 // On error nothing is written.
 func (s *sqlStore) FinishCycle(ctx context.Context, f Finish) (FinishResult, error) {
@@ -158,6 +215,12 @@ SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
 		}
 	}
 
+	if f.DropContent {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM seen_content WHERE resource = ?`), f.Resource); err != nil {
+			return res, fmt.Errorf("drop record contents: %w", err)
+		}
+	}
+
 	var old int64
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT watermark FROM resources WHERE resource = ?`), f.Resource).Scan(&old); err != nil {
 		return res, fmt.Errorf("read watermark: %w", err)
@@ -184,18 +247,16 @@ func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, befo
 	if f.Deleted == nil {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
-	q := `
-SELECT id, updated, hash, rev FROM seen
-WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0`
+	q := missingSelect(true)
 	var list []byte
 	if only != nil {
 		var err error
 		if list, err = json.Marshal(only); err != nil {
 			return 0, err
 		}
-		q += ` AND id IN (SELECT value FROM json_each(?5))`
+		q += ` AND s.id IN (SELECT value FROM json_each(?5))`
 	}
-	sel, err := tx.PrepareContext(ctx, s.q(q+` ORDER BY id LIMIT ?4`))
+	sel, err := tx.PrepareContext(ctx, s.q(q+` ORDER BY s.id LIMIT ?4`))
 	if err != nil {
 		return 0, err
 	}
@@ -236,6 +297,11 @@ UPDATE seen SET deleted = 1, rev = rev + 1
 WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, string(list)); err != nil {
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, s.q(`
+DELETE FROM seen_content
+WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, string(list)); err != nil {
+			return deleted, fmt.Errorf("delete record contents: %w", err)
+		}
 		deleted += int64(len(chunk))
 		args[2] = chunk[len(chunk)-1].ID
 	}
@@ -258,10 +324,7 @@ SELECT count(*), coalesce(sum(CASE WHEN last_seen < ?2 THEN 1 ELSE 0 END), 0) FR
 	if m.Missing == 0 || limit <= 0 {
 		return m, nil
 	}
-	sel, err := s.r.PrepareContext(ctx, s.q(`
-SELECT id, updated, hash, rev FROM seen
-WHERE resource = ?1 AND id > ?3 AND last_seen < ?2 AND deleted = 0
-ORDER BY id LIMIT ?4`))
+	sel, err := s.r.PrepareContext(ctx, s.q(missingSelect(false)+` ORDER BY s.id LIMIT ?4`))
 	if err != nil {
 		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
 	}
@@ -270,6 +333,21 @@ ORDER BY id LIMIT ?4`))
 		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
 	}
 	return m, nil
+}
+
+// missingSelect is the query of the records of resource ?1 not seen
+// since before cycle ?2, after id ?3: with their content (the delete
+// events carry it) or with an empty one (a lookup needs only the ids).
+func missingSelect(content bool) string {
+	if !content {
+		return `
+SELECT s.id, s.updated, s.hash, s.rev, '' FROM seen AS s
+WHERE s.resource = ?1 AND s.id > ?3 AND s.last_seen < ?2 AND s.deleted = 0`
+	}
+	return `
+SELECT s.id, s.updated, s.hash, s.rev, coalesce(c.data, '')
+FROM seen AS s LEFT JOIN seen_content AS c ON c.resource = s.resource AND c.id = s.id
+WHERE s.resource = ?1 AND s.id > ?3 AND s.last_seen < ?2 AND s.deleted = 0`
 }
 
 func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, args []any, chunk []SeenRecord) ([]SeenRecord, error) {
@@ -281,7 +359,7 @@ func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, args []any, c
 	for rows.Next() {
 		var r SeenRecord
 		var updated int64
-		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.Rev); err != nil {
+		if err := rows.Scan(&r.ID, &updated, &r.Hash, &r.Rev, &r.Content); err != nil {
 			return nil, fmt.Errorf("read missing records: %w", err)
 		}
 		r.Updated = fromNanos(updated)

@@ -459,14 +459,17 @@ func mustAffect(res sql.Result) error {
 }
 
 // Fanout queues for destination dest the outbox events after its
-// fanout_seq whose type match accepts, as pending deliveries due at now,
+// fanout_seq that match accepts (nil accepts all), as pending deliveries
+// due at now,
 // and moves fanout_seq to the end of the outbox. It works in chunks of
 // outbox events, one transaction each: the deliveries of a chunk and the
 // new fanout_seq commit together, so an event is queued once, and memory
 // stays bounded however far behind the destination is. An event already
 // queued for dest (by a replay) keeps its delivery. It returns how many
-// deliveries it queued.
-func (s *sqlStore) Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error) {
+// deliveries it queued. match is given each event whole, as EachEvent
+// reads it, in seq order; it may be called again for an event whose chunk
+// did not commit.
+func (s *sqlStore) Fanout(ctx context.Context, dest string, match func(Event) bool, now time.Time) (int, error) {
 	// A read first, so that a destination with nothing new costs no write.
 	var from, last int64
 	err := s.r.QueryRowContext(ctx, s.q(`
@@ -493,14 +496,8 @@ SELECT fanout_seq, (SELECT coalesce(max(seq), 0) FROM outbox) FROM destinations 
 	}
 }
 
-type fanned struct {
-	seq      int64
-	id, typ  string
-	accepted bool
-}
-
 // fanoutChunk fans out up to fanoutChunk events; more reports a full chunk.
-func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(string) bool, now time.Time) (n int, more bool, err error) {
+func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(Event) bool, now time.Time) (n int, more bool, err error) {
 	err = s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		var from int64
 		err := tx.QueryRowContext(ctx, s.q(`SELECT fanout_seq FROM destinations WHERE name = ? /*FOR UPDATE*/`), dest).Scan(&from)
@@ -510,14 +507,19 @@ func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(stri
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, id, type FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), from, fanoutChunk)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+eventColumns+` FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`), from, fanoutChunk)
 		if err != nil {
 			return err
 		}
-		chunk := make([]fanned, 0, fanoutChunk)
+		chunk := make([]Event, 0, fanoutChunk)
 		for rows.Next() {
-			var e fanned
-			if err := rows.Scan(&e.seq, &e.id, &e.typ); err != nil {
+			var r eventRow
+			if err := rows.Scan(r.dest()...); err != nil {
+				rows.Close()
+				return err
+			}
+			e, err := r.event()
+			if err != nil {
 				rows.Close()
 				return err
 			}
@@ -532,7 +534,7 @@ func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(stri
 		}
 		queued := chunk[:0:0]
 		for _, e := range chunk {
-			if match == nil || match(e.typ) {
+			if match == nil || match(e) {
 				queued = append(queued, e)
 			}
 		}
@@ -540,13 +542,13 @@ func (s *sqlStore) fanoutChunk(ctx context.Context, dest string, match func(stri
 		err = s.execRows(ctx, tx, `
 INSERT INTO deliveries (destination, event_id, seq, type, status, next_at, created_at) VALUES `, `
 ON CONFLICT (destination, event_id) DO NOTHING`, 7, len(queued), func(i int, args []any) []any {
-			e := queued[i]
-			return append(args, dest, e.id, e.seq, e.typ, string(StatusPending), at, at)
+			e := &queued[i]
+			return append(args, dest, e.ID, e.Seq, e.Type, string(StatusPending), at, at)
 		})
 		if err != nil {
 			return fmt.Errorf("queue deliveries: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE destinations SET fanout_seq = ? WHERE name = ?`), chunk[len(chunk)-1].seq, dest); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE destinations SET fanout_seq = ? WHERE name = ?`), chunk[len(chunk)-1].Seq, dest); err != nil {
 			return err
 		}
 		n, more = len(queued), len(chunk) == fanoutChunk
@@ -570,8 +572,7 @@ func (s *sqlStore) pending(ctx context.Context, q PendingQuery) ([]PendingDelive
 		return nil, fmt.Errorf("read pending deliveries of %s: limit %d, want above 0", q.Destination, q.Limit)
 	}
 	query := `
-SELECT d.attempts, d.next_at, d.created_at,
-       o.seq, o.id, o.type, o.resource, o.source, o.object, o.object_id, o.occurred_at, o.detected_at, o.data
+SELECT d.attempts, d.next_at, d.created_at, ` + prefixed("o.", eventColumns) + `
 FROM deliveries AS d JOIN outbox AS o ON o.seq = d.seq
 WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 	args := []any{q.Destination, q.AfterSeq}
@@ -589,16 +590,15 @@ WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 	var out []PendingDelivery
 	for rows.Next() {
 		var p PendingDelivery
-		var next, created, occurred, detected int64
-		var data string
-		e := &p.Event
-		if err := rows.Scan(&p.Attempts, &next, &created,
-			&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID, &occurred, &detected, &data); err != nil {
+		var next, created int64
+		var r eventRow
+		if err := rows.Scan(append([]any{&p.Attempts, &next, &created}, r.dest()...)...); err != nil {
 			return nil, fmt.Errorf("read pending deliveries of %s: %w", q.Destination, err)
 		}
 		p.NextAt, p.CreatedAt = fromNanos(next), fromNanos(created)
-		e.OccurredAt, e.DetectedAt = fromNanos(occurred), fromNanos(detected)
-		e.Data = []byte(data)
+		if p.Event, err = r.event(); err != nil {
+			return nil, fmt.Errorf("read pending deliveries of %s: %w", q.Destination, err)
+		}
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

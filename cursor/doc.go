@@ -10,7 +10,7 @@
 // Tables (schema version 1):
 //
 //   - resources: one row per resource — resource (primary key), watermark,
-//     cycle, completed, last_complete, held_deletes; from schema version 8
+//     cycle, completed, last_complete, held_deletes; from schema version 9
 //     snapshot_cycle (the last complete snapshot cycle, whose misses the
 //     next one confirms as deletes) and watch_from (when the watch began,
 //     NULL until a cycle completed).
@@ -42,6 +42,18 @@
 // destination. History (schema version 8; history.go): the cycles as they
 // ended, events per resource and hour, and backlog samples, for status
 // views; pruned with the delivery log.
+//
+// Record history (schema version 11):
+//
+//   - seen_content: the last content of each record — resource, id
+//     (unique together), data (JSON text). A table of its own, so that the
+//     versions in seen stay small: a steady cycle reads and touches them
+//     only, and a record's content is written when it changes and read
+//     ([SQLite.Contents]) when it changed again or was deleted. A
+//     tombstone has none.
+//   - outbox gains previous (the record before the change, JSON; NULL when
+//     unknown) and changed_fields (a JSON array of top-level keys; NULL
+//     when unknown).
 //
 // Times are INTEGER Unix nanoseconds in UTC; 0 is the zero time (so the
 // instant 1970-01-01T00:00:00Z reads back as the zero time), and times

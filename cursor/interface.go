@@ -27,7 +27,14 @@ type Store interface {
 	Resources(ctx context.Context) ([]ResourceState, error)
 	InitResource(ctx context.Context, resource string, watermark time.Time) error
 	BeginCycle(ctx context.Context, resource string, lease Lease) (int64, error)
+	// Seen returns the versions of ids, without their Content.
 	Seen(ctx context.Context, resource string, ids []string) (map[string]Seen, error)
+	// Contents returns the content kept of each of ids that has one. A
+	// content is kept apart from its version: written by CommitPage with
+	// a record that carries one (one without leaves it as it is), given
+	// to Finish.Deleted and dropped with the delete, dropped for the
+	// whole resource by Finish.DropContent.
+	Contents(ctx context.Context, resource string, ids []string) (map[string]string, error)
 	CommitPage(ctx context.Context, p Page) error
 	// Missing returns the records of resource that cycle has not seen
 	// (last_seen before cycle) and that are not tombstones, in id order
@@ -70,7 +77,8 @@ type Store interface {
 	// since on, by destination and time.
 	BacklogHistory(ctx context.Context, dest string, since time.Time) ([]BacklogSample, error)
 
-	// The outbox.
+	// The outbox. Events keep their Previous and ChangedFields as given:
+	// nil stays nil, an empty list stays empty.
 	LastSeq(ctx context.Context) (int64, error)
 	// EachEvent streams the events f selects, by seq (newest first with
 	// EventFilter.Newest), between AfterSeq and BeforeSeq.
@@ -90,7 +98,9 @@ type Store interface {
 	DisableDestination(ctx context.Context, name, reason string, at time.Time) error
 	EnableDestination(ctx context.Context, name string) error
 	DeleteDestination(ctx context.Context, name string, at time.Time) error
-	Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error)
+	// Fanout gives match each new event whole (data and history), in
+	// seq order, and queues those it accepts.
+	Fanout(ctx context.Context, dest string, match func(Event) bool, now time.Time) (int, error)
 	Pending(ctx context.Context, q PendingQuery) ([]PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)
 	RecordOutcomes(ctx context.Context, lease Lease, outcomes []Outcome) error

@@ -3,6 +3,7 @@ package cursor
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -68,15 +69,74 @@ func (s *sqlStore) insertEvents(ctx context.Context, tx *sql.Tx, events []Event)
 	return nil
 }
 
-// eventRow is the values of an outbox row but its seq: id, type,
-// resource, source, object, object_id, occurred_at, detected_at, data.
-func eventRow(e Event) []any {
+// eventValues is the values of an outbox row but its seq: id, type,
+// resource, source, object, object_id, occurred_at, detected_at, data,
+// previous and changed_fields (both NULL when unknown).
+func eventValues(e Event) []any {
 	data := string(e.Data)
 	if len(e.Data) == 0 {
 		data = "null"
 	}
+	var prev, changed any // NULL: unknown
+	if len(e.Previous) > 0 {
+		prev = string(e.Previous)
+	}
+	if e.ChangedFields != nil {
+		b, err := json.Marshal(e.ChangedFields)
+		if err != nil {
+			panic(err) // a []string always encodes
+		}
+		changed = string(b)
+	}
 	return []any{e.ID, e.Type, e.Resource, e.Source, e.Object, e.ObjectID,
-		nanos(e.OccurredAt), nanos(e.DetectedAt), data}
+		nanos(e.OccurredAt), nanos(e.DetectedAt), data, prev, changed}
+}
+
+// eventValueColumns are the outbox columns of eventValues, in its order.
+const eventValueColumns = `id, type, resource, source, object, object_id, occurred_at, detected_at, data, previous, changed_fields`
+
+// eventColumns are the outbox columns scanEvent reads, in its order.
+const eventColumns = `seq, ` + eventValueColumns
+
+// prefixed writes each column of a list such as eventColumns with prefix
+// (a table alias and a dot).
+func prefixed(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}
+
+// eventRow scans an outbox row of eventColumns, after dest (the columns of
+// the query before them).
+type eventRow struct {
+	e                  Event
+	occurred, detected int64
+	data               string
+	prev, changed      sql.NullString
+}
+
+// dest returns the scan destinations of eventColumns.
+func (r *eventRow) dest() []any {
+	e := &r.e
+	return []any{&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID,
+		&r.occurred, &r.detected, &r.data, &r.prev, &r.changed}
+}
+
+// event returns the scanned event.
+func (r *eventRow) event() (Event, error) {
+	e := r.e
+	e.OccurredAt, e.DetectedAt = fromNanos(r.occurred), fromNanos(r.detected)
+	e.Data = []byte(r.data)
+	if r.prev.Valid {
+		e.Previous = []byte(r.prev.String)
+	}
+	if r.changed.Valid {
+		if err := json.Unmarshal([]byte(r.changed.String), &e.ChangedFields); err != nil {
+			return e, fmt.Errorf("event %s: changed_fields: %w", e.ID, err)
+		}
+		if e.ChangedFields == nil {
+			e.ChangedFields = []string{}
+		}
+	}
+	return e, nil
 }
 
 // LastSeq is the greatest outbox seq, 0 when the outbox is empty.
@@ -102,10 +162,10 @@ func (s *sqlStore) EachEvent(ctx context.Context, f EventFilter, fn func(Event) 
 	}
 	// The position moves in one direction: after it going forward,
 	// before it going back.
-	q := `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+	q := `SELECT ` + eventColumns + `
 FROM outbox WHERE seq > ?`
 	if f.Newest {
-		q = `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+		q = `SELECT ` + eventColumns + `
 FROM outbox WHERE seq < ?`
 	}
 	var args []any
@@ -169,7 +229,7 @@ FROM outbox WHERE seq < ?`
 // Event returns the outbox event of id, or an error wrapping
 // ErrUnknownEvent.
 func (s *sqlStore) Event(ctx context.Context, id string) (Event, error) {
-	evs, err := s.readEvents(ctx, `SELECT seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data
+	evs, err := s.readEvents(ctx, `SELECT `+eventColumns+`
 FROM outbox WHERE id = ?`, []any{id}, nil)
 	if err == nil && len(evs) == 0 {
 		err = fmt.Errorf("%w %q", ErrUnknownEvent, id)
@@ -187,15 +247,14 @@ func (s *sqlStore) readEvents(ctx context.Context, q string, args []any, out []E
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e Event
-		var occurred, detected int64
-		var data string
-		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Resource, &e.Source, &e.Object, &e.ObjectID,
-			&occurred, &detected, &data); err != nil {
+		var r eventRow
+		if err := rows.Scan(r.dest()...); err != nil {
 			return nil, err
 		}
-		e.OccurredAt, e.DetectedAt = fromNanos(occurred), fromNanos(detected)
-		e.Data = []byte(data)
+		e, err := r.event()
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

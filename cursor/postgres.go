@@ -346,13 +346,14 @@ func (postgresDialect) insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx
 		return err
 	}
 	return s.execRows(ctx, tx, `
-INSERT INTO outbox (seq, id, type, resource, source, object, object_id, occurred_at, detected_at, data)
-VALUES `, ``, 10, len(fresh), func(i int, args []any) []any {
-		return append(append(args, last+int64(i)+1), eventRow(fresh[i])...)
+INSERT INTO outbox (seq, `+eventValueColumns+`)
+VALUES `, ``, 12, len(fresh), func(i int, args []any) []any {
+		return append(append(args, last+int64(i)+1), eventValues(fresh[i])...)
 	})
 }
 
 // pgTables are the tables of the schema, for the check that a database is
 // pollhook's.
 var pgTables = []string{"resources", "seen", "outbox", "counters", "destinations", "deliveries",
-	"attempts", "subscriptions", "health", "leases", "cycles", "resource_hours", "backlog_samples", "removed_destinations"}
+	"attempts", "subscriptions", "health", "leases", "cycles", "resource_hours", "backlog_samples", "removed_destinations",
+	"seen_content"}

@@ -175,4 +175,17 @@ CREATE TABLE removed_destinations (
 	removed_at BIGINT NOT NULL
 );
 `,
+	// 5: SQLite's version 11, record history: each record's last
+	// content, and what an event carries of the record's past.
+	`
+CREATE TABLE seen_content (
+	resource TEXT COLLATE "C" NOT NULL,
+	id       TEXT COLLATE "C" NOT NULL,
+	data     TEXT NOT NULL,
+	PRIMARY KEY (resource, id)
+);
+
+ALTER TABLE outbox ADD COLUMN previous TEXT;
+ALTER TABLE outbox ADD COLUMN changed_fields TEXT;
+`,
 }

@@ -56,10 +56,10 @@ func (sqliteDialect) ping() string                { return "PRAGMA user_version"
 // one writer at a time, so seqs follow the commits.
 func (sqliteDialect) insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx, events []Event) error {
 	return s.execRows(ctx, tx, `
-INSERT INTO outbox (id, type, resource, source, object, object_id, occurred_at, detected_at, data)
+INSERT INTO outbox (`+eventValueColumns+`)
 VALUES `, `
-ON CONFLICT (id) DO NOTHING`, 9, len(events), func(i int, args []any) []any {
-		return append(args, eventRow(events[i])...)
+ON CONFLICT (id) DO NOTHING`, 11, len(events), func(i int, args []any) []any {
+		return append(args, eventValues(events[i])...)
 	})
 }
 

@@ -20,9 +20,19 @@ type Event struct {
 	ObjectID   string
 	OccurredAt time.Time
 	DetectedAt time.Time
-	// Data is the record as the API returned it (JSON); for a delete, the
-	// JSON null or what the store last knew.
+	// Data is the record as the API returned it (JSON), after the
+	// resource's transform; the JSON null for a delete.
 	Data json.RawMessage
+	// Previous is the record as last seen before the change (JSON): for
+	// an update, the version before it; for a delete, the last version
+	// known. Nil when the store kept no content of the record (a created
+	// event, a resource with keep_content: false, or a record last seen
+	// before content was kept).
+	Previous json.RawMessage
+	// ChangedFields are the top-level keys whose values differ between
+	// Previous and Data, sorted: set (perhaps empty) for an update whose
+	// Previous is known and where both are objects, nil otherwise.
+	ChangedFields []string
 }
 
 // ResourceState is what the store knows of a resource between cycles.
@@ -66,9 +76,18 @@ type Seen struct {
 	// kept for its Rev; it is not known, and a record that comes back is
 	// new.
 	Deleted bool
+	// Content is the record's content as last recorded (JSON text), the
+	// previous version of its next change; empty when none is kept. The
+	// store keeps it apart from the version, so that reading and touching
+	// versions costs the same whatever the size of the records: Seen does
+	// not read it, Contents does, and FinishCycle gives it to Deleted.
+	Content string
 }
 
 // SeenRecord is a record's id and version, written when a page commits.
+// A non-empty Content replaces the content the store keeps of the record;
+// an empty one leaves it as it is (a version that changed only in fields
+// the resource ignores moves the version, not the content).
 type SeenRecord struct {
 	ID string
 	Seen
@@ -117,10 +136,13 @@ type Finish struct {
 	// count is held back.
 	DeleteGuard float64
 	// Deleted builds the event for a deleted record, given the version the
-	// store last held (its Rev before the delete); the store inserts it and
-	// turns the record into a tombstone with Rev+1, in the same
-	// transaction.
+	// store last held (its Rev before the delete, and its Content); the
+	// store inserts it and turns the record into a tombstone with Rev+1,
+	// whose content it no longer keeps, in the same transaction.
 	Deleted func(id string, last Seen) Event
+	// DropContent removes whatever content the store keeps of the
+	// resource's records (a resource with keep_content: false).
+	DropContent bool
 	// Now is the completion time.
 	Now time.Time
 	// WatchFrom is the moment the resource began to be watched: kept

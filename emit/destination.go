@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/itchyny/gojq"
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
@@ -77,6 +80,7 @@ type Destination struct {
 	log     *slog.Logger
 	given   http.RoundTripper // Options.Transport, for Same
 	t       transport
+	filter  *gojq.Code // the filter key; nil passes every event
 }
 
 // NewDestination returns the destination cfg describes. It checks the URL,
@@ -122,6 +126,15 @@ func newDestination(cfg config.Destination, opts Options) (*Destination, error) 
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("destination", cfg.Name)
+	if f := strings.TrimSpace(cfg.Filter); f != "" {
+		q, err := gojq.Parse(f)
+		if err == nil {
+			d.filter, err = gojq.Compile(q)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: filter %q: %w", cfg.Name, f, err)
+		}
+	}
 
 	if cfg.URL == StdoutURL {
 		d.t = newStdout(d, opts.Stdout)
@@ -193,6 +206,35 @@ func (d *Destination) Matches(eventType string) bool {
 		}
 	}
 	return false
+}
+
+// Accepts reports whether e passes the destination's filter: the filter
+// is run on e as the pollhook format writes it (.type, .data, .previous,
+// .changed_fields …) and passes it when its first output is neither false
+// nor null, as jq's select does. With no filter every event passes. An
+// error says why the filter failed on e; the event does not pass then.
+func (d *Destination) Accepts(e cursor.Event) (bool, error) {
+	if d.filter == nil {
+		return true, nil
+	}
+	b, err := marshal(NewEnvelope(e))
+	if err != nil {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	out, ok := d.filter.Run(v).Next()
+	if !ok {
+		return false, nil
+	}
+	if err, isErr := out.(error); isErr {
+		return false, fmt.Errorf("filter event %s: %w", e.ID, err)
+	}
+	return out != nil && out != false, nil
 }
 
 // Attempt is the outcome of one Send.

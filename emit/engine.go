@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -44,7 +45,7 @@ const (
 type DeliveryStore interface {
 	EnsureDestination(ctx context.Context, name string, since time.Time) (cursor.DestinationState, error)
 	Destination(ctx context.Context, name string) (cursor.DestinationState, error)
-	Fanout(ctx context.Context, dest string, match func(eventType string) bool, now time.Time) (int, error)
+	Fanout(ctx context.Context, dest string, match func(cursor.Event) bool, now time.Time) (int, error)
 	Pending(ctx context.Context, q cursor.PendingQuery) ([]cursor.PendingDelivery, error)
 	NextDue(ctx context.Context, dest string, after time.Time) (time.Time, bool, error)
 	RecordOutcomes(ctx context.Context, lease cursor.Lease, outcomes []cursor.Outcome) error
@@ -89,6 +90,9 @@ type EngineOptions struct {
 type StepResult struct {
 	// Queued is how many deliveries were queued from the outbox.
 	Queued int
+	// Filtered is how many events of the types a destination takes its
+	// filter kept from it (they are not queued for it).
+	Filtered int
 	// Requests is how many requests (or writes) were made.
 	Requests int
 	// Delivered, Failed and Dead count events: delivered, failed and to
@@ -107,6 +111,7 @@ type StepResult struct {
 
 func (r *StepResult) add(o StepResult) {
 	r.Queued += o.Queued
+	r.Filtered += o.Filtered
 	r.Requests += o.Requests
 	r.Delivered += o.Delivered
 	r.Failed += o.Failed
@@ -125,7 +130,9 @@ func (r *StepResult) next(t time.Time) {
 
 // Engine delivers the outbox to a changing set of destinations, at least
 // once: it queues each new outbox event for every destination whose events
-// globs match it, sends due deliveries (batched, in order or not, as each
+// globs match it and whose filter passes it (see [Destination.Accepts]; an
+// event a filter keeps out is counted, and never queued for that
+// destination), sends due deliveries (batched, in order or not, as each
 // destination is configured), retries failures on the destination's
 // schedule, disables a destination that answers 410 Gone (unless its
 // format says otherwise), and records every attempt in the store. Because
@@ -596,7 +603,7 @@ func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err e
 	if err != nil {
 		return res, false, err
 	}
-	if res.Queued, err = w.e.store.Fanout(ctx, w.name, p.d.Matches, w.e.now()); err != nil {
+	if res.Queued, res.Filtered, err = w.fanout(ctx, p.d); err != nil {
 		return res, st.Disabled(), err
 	}
 	if st.Disabled() {
@@ -617,6 +624,65 @@ func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err e
 		return res, true, err
 	}
 	return res, false, err
+}
+
+// fanout queues the new outbox events d takes: those its events globs
+// match and its filter passes. It returns how many it queued and how many
+// the filter kept out; those are counted in the metrics once, when the
+// fan-out that judged them committed (a chunk that failed is judged again
+// by the next step).
+func (w *worker) fanout(ctx context.Context, d *Destination) (queued, filtered int, err error) {
+	if d.filter == nil {
+		queued, err = w.e.store.Fanout(ctx, w.name, func(e cursor.Event) bool { return d.Matches(e.Type) }, w.e.now())
+		return queued, 0, err
+	}
+	// Events kept out, by seq: a backend may judge an event twice (a
+	// retried transaction), and counts it once.
+	out := map[int64]bool{}
+	failed := map[int64]bool{}
+	var firstErr error
+	match := func(e cursor.Event) bool {
+		if !d.Matches(e.Type) {
+			return false
+		}
+		ok, err := d.Accepts(e)
+		if err != nil {
+			failed[e.Seq] = true
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if !ok {
+			out[e.Seq] = true
+		}
+		return ok
+	}
+	queued, err = w.e.store.Fanout(ctx, w.name, match, w.e.now())
+	upTo := int64(math.MaxInt64)
+	if err != nil {
+		// Only the chunks that committed count.
+		st, serr := w.e.store.Destination(ctx, w.name)
+		if serr != nil {
+			return queued, 0, err
+		}
+		upTo = st.FanoutSeq
+	}
+	errs := 0
+	for seq := range out {
+		if seq > upTo {
+			continue
+		}
+		filtered++
+		if failed[seq] {
+			errs++
+		}
+	}
+	w.e.m.filteredOut(w.name, filtered-errs, errs)
+	if errs > 0 {
+		w.log.Warn("destination filter failed on events: they are not delivered to it",
+			"events", errs, "first_error", firstErr)
+	}
+	return queued, filtered, err
 }
 
 // state reads the destination's state (creating it the first time) and

@@ -74,6 +74,13 @@ type Envelope struct {
 	OccurredAt Time            `json:"occurred_at"`
 	DetectedAt Time            `json:"detected_at"`
 	Data       json.RawMessage `json:"data"`
+	// Previous is the record before the change (an update) or the last
+	// version known (a delete); left out when pollhook keeps no content
+	// of the record.
+	Previous json.RawMessage `json:"previous,omitempty"`
+	// ChangedFields are the top-level keys whose values differ between
+	// Previous and Data, sorted: on updates whose Previous is known.
+	ChangedFields []string `json:"changed_fields,omitzero"`
 }
 
 // NewEnvelope returns e in the pollhook format.
@@ -86,6 +93,14 @@ func NewEnvelope(e cursor.Event) Envelope {
 		ID: e.ID, Type: e.Type, Resource: e.Resource, Source: e.Source,
 		Object: e.Object, ObjectID: e.ObjectID,
 		OccurredAt: Time(e.OccurredAt), DetectedAt: Time(e.DetectedAt),
-		Data: data,
+		Data: data, Previous: previous(e), ChangedFields: e.ChangedFields,
 	}
+}
+
+// previous is e's Previous when it is known and not null.
+func previous(e cursor.Event) json.RawMessage {
+	if isNull(e.Previous) {
+		return nil
+	}
+	return e.Previous
 }

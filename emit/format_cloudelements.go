@@ -40,7 +40,9 @@ func (cloudElementsFormat) SignatureHeaders(secret string, body []byte) map[stri
 //	    "eventDate": "2026-11-22T10:04:05.123Z"   occurred_at
 //	  }],
 //	  "raw": {"contacts": [{…}]}       the records as the API returned them,
-//	                                   by resource, in the order of events
+//	                                   by resource, in the order of events;
+//	                                   for a delete, the last version known
+//	                                   (null when pollhook kept none)
 //	}
 //
 // A single event and a batch have the same shape.
@@ -78,6 +80,9 @@ func NewCloudElementsNotification(id string, events []cursor.Event) CloudElement
 			EventType: CloudElementsEventType(e.Type), EventDate: Time(e.OccurredAt),
 		}
 		data := e.Data
+		if CloudElementsEventType(e.Type) == "DELETED" && !isNull(e.Previous) {
+			data = e.Previous
+		}
 		if len(bytes.TrimSpace(data)) == 0 {
 			data = json.RawMessage("null")
 		}

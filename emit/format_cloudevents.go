@@ -3,6 +3,7 @@ package emit
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
@@ -42,6 +43,16 @@ type CloudEvent struct {
 	PollhookResource string `json:"pollhookresource"`
 	// DetectedAt is when pollhook saw the change.
 	DetectedAt Time `json:"detectedat"`
+	// ChangedFields is the extension changedfields: the top-level keys
+	// whose values differ from the previous version, sorted and joined
+	// with commas; left out when none did, or when the previous version is
+	// unknown (an extension is never an empty string).
+	ChangedFields string `json:"changedfields,omitempty"`
+	// Previous is the extension previous: the record before the change,
+	// or the last version known of a deleted one, as JSON text (a
+	// CloudEvents extension is a string, not an object); left out when
+	// pollhook keeps no content of the record.
+	Previous string `json:"previous,omitempty"`
 }
 
 // NewCloudEvent returns e as a CloudEvent.
@@ -60,6 +71,8 @@ func NewCloudEvent(e cursor.Event) CloudEvent {
 	if !isNull(e.Data) {
 		ce.Data = e.Data
 	}
+	ce.ChangedFields = strings.Join(e.ChangedFields, ",")
+	ce.Previous = string(previous(e))
 	return ce
 }
 

@@ -50,13 +50,16 @@ func (pipedriveFormat) Payload(_ string, events []cursor.Event, _ bool, to Recip
 //	    "matches_filters": {"current": []}
 //	  },
 //	  "current": {…},                  the record; null for deleted
-//	  "previous": null,                the record for deleted, else null
+//	  "previous": {…},                 the record before an update, the
+//	                                   last version of a deleted one; null
+//	                                   for added, and when pollhook keeps
+//	                                   no content of the record
 //	  "event": "updated.deal"
 //	}
 //
-// pollhook keeps no earlier version of a record, so previous is null but
-// for a delete; Pipedrive's user and company fields (user_id, company_id,
-// permitted_user_ids) have no meaning here and are left out.
+// As in Pipedrive's v1 webhooks, previous is the whole object. Pipedrive's
+// user and company fields (user_id, company_id, permitted_user_ids) have
+// no meaning here and are left out.
 type PipedriveBody struct {
 	V              int              `json:"v"`
 	MatchesFilters PipedriveFilters `json:"matches_filters"`
@@ -113,14 +116,11 @@ func NewPipedriveBody(e cursor.Event, to Recipient) (PipedriveBody, error) {
 		},
 		Event: action + "." + e.Object,
 	}
-	var data json.RawMessage
-	if !isNull(e.Data) {
-		data = e.Data
+	if !isNull(e.Data) && action != "deleted" {
+		p.Current = e.Data
 	}
-	if action == "deleted" {
-		p.Previous = data
-	} else {
-		p.Current = data
+	if action != "added" {
+		p.Previous = previous(e)
 	}
 	return p, nil
 }

@@ -19,6 +19,13 @@ func dealEvent(id, verb string, data string) cursor.Event {
 	}
 }
 
+// withPrevious is e with the history an update or a delete carries.
+func withPrevious(e cursor.Event, previous string, changed ...string) cursor.Event {
+	e.Previous = json.RawMessage(previous)
+	e.ChangedFields = changed
+	return e
+}
+
 func TestEncodePipedrive(t *testing.T) {
 	tests := []struct {
 		name string
@@ -36,6 +43,15 @@ func TestEncodePipedrive(t *testing.T) {
 				`"current":{"id":123,"title":"a <b>"},"previous":null,"event":"updated.deal"}`,
 		},
 		{
+			name: "updated: previous is the whole record before the change",
+			e:    withPrevious(dealEvent("123", "edit", `{"id":123,"stage_id":2,"title":"a"}`), `{"id":123,"stage_id":1,"title":"a"}`, "stage_id"),
+			to:   Recipient{WebhookID: "17"},
+			want: `{"v":1,"matches_filters":{"current":[]},"meta":{"v":1,"action":"updated","object":"deal","id":123,` +
+				`"host":"crm","timestamp":1795341845,"timestamp_micro":1795341845123456,"webhook_id":"17",` +
+				`"is_bulk_update":false,"matches_filters":{"current":[]}},` +
+				`"current":{"id":123,"stage_id":2,"title":"a"},"previous":{"id":123,"stage_id":1,"title":"a"},"event":"updated.deal"}`,
+		},
+		{
 			name: "keap verb add, string id, host given",
 			e:    dealEvent("d-9", "add", `{"id":"d-9"}`),
 			to:   Recipient{WebhookID: "3", Host: "pollhook.example"},
@@ -45,8 +61,8 @@ func TestEncodePipedrive(t *testing.T) {
 				`"current":{"id":"d-9"},"previous":null,"event":"added.deal"}`,
 		},
 		{
-			name: "deleted: the record is previous",
-			e:    dealEvent("5", "deleted", `{"id":5}`),
+			name: "deleted: the last version known is previous",
+			e:    withPrevious(dealEvent("5", "deleted", `null`), `{"id":5}`),
 			to:   Recipient{WebhookID: "17"},
 			want: `{"v":1,"matches_filters":{"current":[]},"meta":{"v":1,"action":"deleted","object":"deal","id":5,` +
 				`"host":"crm","timestamp":1795341845,"timestamp_micro":1795341845123456,"webhook_id":"17",` +

@@ -378,3 +378,129 @@ func TestFormatRules(t *testing.T) {
 		t.Errorf("unknown format: error %v, want one listing every format", err)
 	}
 }
+
+// TestEncodeHistory: where each format carries a record's history — the
+// previous version of an update and of a delete, and the fields that
+// changed — and that what is unknown is left out rather than made up.
+func TestEncodeHistory(t *testing.T) {
+	created := event("1", "created")
+	updated := withPrevious(event("1", "updated"), `{"id":"1","note":"old","stage":1}`, "note", "stage")
+	touched := withPrevious(event("1", "updated"), `{"id":"1","note":"a <b> & c"}`)
+	touched.ChangedFields = []string{}
+	unknown := event("1", "updated") // no content kept
+	deleted := withPrevious(event("1", "deleted"), `{"id":"1","note":"last"}`)
+	deleted.Data = json.RawMessage("null")
+	goneUnknown := event("1", "deleted")
+	goneUnknown.Data = json.RawMessage("null")
+
+	type fields = map[string]string // key: its JSON, "" for absent
+	tests := []struct {
+		name string
+		e    cursor.Event
+		// pollhook and cloudevents: the keys of the body object
+		pollhook, cloudevents fields
+		// cloud-elements: raw.contacts[0]; pipedrive: current, previous
+		raw, current, previous string
+	}{{
+		name:        "created",
+		e:           created,
+		pollhook:    fields{"previous": "", "changed_fields": ""},
+		cloudevents: fields{"previous": "", "changedfields": ""},
+		raw:         `{"id":"1","note":"a <b> & c"}`, current: `{"id":"1","note":"a <b> & c"}`, previous: `null`,
+	}, {
+		name:        "updated",
+		e:           updated,
+		pollhook:    fields{"previous": `{"id":"1","note":"old","stage":1}`, "changed_fields": `["note","stage"]`},
+		cloudevents: fields{"previous": `"{\"id\":\"1\",\"note\":\"old\",\"stage\":1}"`, "changedfields": `"note,stage"`},
+		raw:         `{"id":"1","note":"a <b> & c"}`, current: `{"id":"1","note":"a <b> & c"}`, previous: `{"id":"1","note":"old","stage":1}`,
+	}, {
+		name:        "updated in no top-level field",
+		e:           touched,
+		pollhook:    fields{"previous": `{"id":"1","note":"a <b> & c"}`, "changed_fields": `[]`},
+		cloudevents: fields{"previous": `"{\"id\":\"1\",\"note\":\"a <b> & c\"}"`, "changedfields": ""},
+		raw:         `{"id":"1","note":"a <b> & c"}`, current: `{"id":"1","note":"a <b> & c"}`, previous: `{"id":"1","note":"a <b> & c"}`,
+	}, {
+		name:        "updated, previous unknown",
+		e:           unknown,
+		pollhook:    fields{"previous": "", "changed_fields": ""},
+		cloudevents: fields{"previous": "", "changedfields": ""},
+		raw:         `{"id":"1","note":"a <b> & c"}`, current: `{"id":"1","note":"a <b> & c"}`, previous: `null`,
+	}, {
+		name:        "deleted",
+		e:           deleted,
+		pollhook:    fields{"data": "null", "previous": `{"id":"1","note":"last"}`, "changed_fields": ""},
+		cloudevents: fields{"data": "", "previous": `"{\"id\":\"1\",\"note\":\"last\"}"`, "changedfields": ""},
+		raw:         `{"id":"1","note":"last"}`, current: `null`, previous: `{"id":"1","note":"last"}`,
+	}, {
+		name:        "deleted, last version unknown",
+		e:           goneUnknown,
+		pollhook:    fields{"data": "null", "previous": "", "changed_fields": ""},
+		cloudevents: fields{"data": "", "previous": ""},
+		raw:         `null`, current: `null`, previous: `null`,
+	}}
+	check := func(t *testing.T, format string, body []byte, want fields) {
+		t.Helper()
+		got := decode[map[string]json.RawMessage](t, body)
+		for k, w := range want {
+			if string(got[k]) != w {
+				t.Errorf("%s: %s = %s, want %s", format, k, got[k], w)
+			}
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := []cursor.Event{tt.e}
+			b, err := Encode(config.FormatPollhook, ev, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "pollhook", b.Bytes, tt.pollhook)
+			if b, err = Encode(config.FormatCloudEvents, ev, false); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "cloudevents", b.Bytes, tt.cloudevents)
+			for k := range decode[map[string]any](t, b.Bytes) {
+				if !ceAttrName.MatchString(k) {
+					t.Errorf("cloudevents attribute %q breaks the naming rule", k)
+				}
+			}
+
+			if b, err = Encode(config.FormatCloudElements, ev, false); err != nil {
+				t.Fatal(err)
+			}
+			n := decode[CloudElementsNotification](t, b.Bytes)
+			if raw := n.Raw["contacts"]; len(raw) != 1 || string(raw[0]) != tt.raw {
+				t.Errorf("cloud-elements raw = %s, want [%s]", raw, tt.raw)
+			}
+			if b, err = EncodeTo(FormatPipedrive, ev, false, Recipient{WebhookID: "1"}); err != nil {
+				t.Fatal(err)
+			}
+			p := decode[PipedriveBody](t, b.Bytes)
+			if string(orNull(p.Current)) != tt.current || string(orNull(p.Previous)) != tt.previous {
+				t.Errorf("pipedrive current %s previous %s, want %s and %s", p.Current, p.Previous, tt.current, tt.previous)
+			}
+
+			// The keap body has no place for history: it stays as it was.
+			plain := tt.e
+			plain.Previous, plain.ChangedFields = nil, nil
+			withHistory, err := Encode(config.FormatKeap, ev, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			without, err := Encode(config.FormatKeap, []cursor.Event{plain}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(withHistory.Bytes) != string(without.Bytes) {
+				t.Errorf("keap body changed by history:\n%s\n%s", withHistory.Bytes, without.Bytes)
+			}
+		})
+	}
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}

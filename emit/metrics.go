@@ -23,7 +23,15 @@ const (
 type Metrics struct {
 	attempts *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	filtered *prometheus.CounterVec
 }
+
+// Reasons an event is kept from a destination by its filter, the reason
+// label of pollhook_events_filtered_total.
+const (
+	FilterRejected = "rejected" // the filter gave false or null (or nothing)
+	FilterError    = "error"    // the filter failed on the event
+)
 
 // NewMetrics registers the delivery metrics with reg (none when reg is nil)
 // and returns them:
@@ -31,6 +39,8 @@ type Metrics struct {
 //	pollhook_delivery_attempts_total{destination,outcome}  counter, one per event per attempt;
 //	                                                       outcome delivered|failed|gone|dead
 //	pollhook_delivery_latency_seconds{destination}        histogram, one per request
+//	pollhook_events_filtered_total{destination,reason}    counter, events a destination's filter
+//	                                                       kept from it; reason rejected|error
 //
 // The series of a destination removed from the engine are removed with it.
 // The backlog gauges are read from the store when scraped: see
@@ -46,11 +56,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from sending a delivery request to its response, by destination.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"destination"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_events_filtered_total",
+			Help: "Events of the types a destination takes that its filter kept from it, by destination and reason (rejected, error).",
+		}, []string{"destination", "reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.latency)
+		reg.MustRegister(m.attempts, m.latency, m.filtered)
 	}
 	return m
+}
+
+func (m *Metrics) filteredOut(dest string, rejected, failed int) {
+	if m == nil {
+		return
+	}
+	if rejected > 0 {
+		m.filtered.WithLabelValues(dest, FilterRejected).Add(float64(rejected))
+	}
+	if failed > 0 {
+		m.filtered.WithLabelValues(dest, FilterError).Add(float64(failed))
+	}
 }
 
 func (m *Metrics) attempt(dest, outcome string, n int) {
@@ -74,6 +100,7 @@ func (m *Metrics) forget(dest string) {
 	}
 	m.attempts.DeletePartialMatch(prometheus.Labels{"destination": dest})
 	m.latency.DeletePartialMatch(prometheus.Labels{"destination": dest})
+	m.filtered.DeletePartialMatch(prometheus.Labels{"destination": dest})
 }
 
 // BacklogStore is what the backlog collector reads; every cursor.Store

@@ -48,6 +48,8 @@ type differ struct {
 	// cycle's end can tell which ids are gone.
 	snapshot bool
 	now      time.Time
+	// history is how records are compared and what is kept of them.
+	history
 }
 
 // pageDiff is what one page adds to the store.
@@ -103,13 +105,14 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		// A tombstone is not known: the record is back, and new.
 		known := found && !prev.Deleted
 		next.Rev = prev.Rev
+		if known {
+			next.Content = prev.Content
+		}
 		verb := ""
 		switch {
 		case known && hasUpdated:
 			switch {
-			case r.Updated.After(prev.Updated):
-				verb = verbUpdated
-			case r.Updated.Before(prev.Updated) && r.Hash != prev.Hash:
+			case r.Updated.Before(prev.Updated) && !d.sameContent(r, prev):
 				// The content changed but the date went back: a DST
 				// fold read in a zone-less format, a clock put right, a
 				// date once in the future. The change is reported (and
@@ -117,19 +120,29 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 				// judged against it); the caller logs and counts it.
 				verb = verbUpdated
 				out.backwards = append(out.backwards, backwardDate{id: r.ID, held: prev.Updated, given: r.Updated})
-			default:
+			case !r.Updated.After(prev.Updated):
 				// The same version again (lookback overlap, a date equal
-				// to the one held): keep what the store has.
+				// to the one held), or an older one whose compared
+				// fields did not change: keep what the store has.
 				next = prev
+			case !d.onlyIgnored(r, prev):
+				verb = verbUpdated
 			}
 		case known:
-			if r.Hash != prev.Hash {
+			if !d.sameContent(r, prev) {
 				verb = verbUpdated
 			}
 		case d.silent:
 		case hasUpdated && !found && !d.silentUntil.IsZero() && !r.Updated.After(d.silentUntil):
 		default:
 			verb = d.newVerb(r)
+		}
+		// A new record, or a change: its content is the next change's
+		// previous. A version that moved only in ignored fields keeps the
+		// content it had.
+		fresh := !known || verb != ""
+		if fresh {
+			next.Content = d.content(r)
 		}
 		seen[r.ID] = next
 		if known && next.Updated.Equal(prev.Updated) && next.Hash == prev.Hash {
@@ -138,7 +151,7 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 			}
 			continue
 		}
-		out.records = append(out.records, cursor.SeenRecord{ID: r.ID, Seen: next})
+		out.records = append(out.records, stored(r.ID, next, fresh))
 		if verb == "" {
 			continue
 		}
@@ -152,8 +165,12 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		// delete, still gets an id of its own.
 		next.Rev++
 		seen[r.ID] = next
-		out.records[len(out.records)-1].Seen = next
-		out.events = append(out.events, d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data))
+		out.records[len(out.records)-1] = stored(r.ID, next, fresh)
+		ev := d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data)
+		if known {
+			ev.Previous, ev.ChangedFields = d.previous(prev, r.Data)
+		}
+		out.events = append(out.events, ev)
 	}
 	return out
 }
@@ -190,7 +207,11 @@ func (d *differ) occurred(verb string, r *Record) time.Time {
 // the record's next revision.
 func (d *differ) deleted(id string, last cursor.Seen) cursor.Event {
 	last.Rev++
-	return d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
+	ev := d.event(verbDeleted, id, version(last), d.now, json.RawMessage("null"))
+	if d.keep && last.Content != "" {
+		ev.Previous = json.RawMessage(last.Content)
+	}
+	return ev
 }
 
 func (d *differ) event(verb, id, ver string, occurred time.Time, data json.RawMessage) cursor.Event {

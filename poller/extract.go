@@ -2,8 +2,6 @@ package poller
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,11 +29,13 @@ type Record struct {
 	// does not configure them.
 	Updated time.Time
 	Created time.Time
-	// Data is the record as canonical JSON: object keys sorted, numbers as
-	// the API wrote them, no insignificant space.
+	// Data is the record as canonical JSON, after the resource's
+	// transform: object keys sorted, numbers as the API wrote them, no
+	// insignificant space.
 	Data json.RawMessage
-	// Hash is the hex of the first 16 bytes of the SHA-256 of Data. It is
-	// the same for two bodies that differ only in key order or spacing.
+	// Hash is the hex of the first 16 bytes of the SHA-256 of Data, or
+	// with ignore_fields or watch_fields, of the fields compared only. It
+	// is the same for two bodies that differ only in key order or spacing.
 	Hash string
 }
 
@@ -61,9 +61,11 @@ type Extractor struct {
 	id         *getter
 	updated    *dateGetter
 	created    *dateGetter
-	nextCursor *getter // cursor pagination only
-	nextURL    *getter // next_url pagination only
-	item       *getter // the record in an item_url body
+	nextCursor *getter    // cursor pagination only
+	nextURL    *getter    // next_url pagination only
+	item       *getter    // the record in an item_url body
+	transform  *gojq.Code // nil = records as the API sends them
+	project    *projector // nil = a change is judged on the whole record
 }
 
 // getter reads one value out of a decoded JSON value.
@@ -80,8 +82,9 @@ type dateGetter struct {
 	parse func(value string) (time.Time, error)
 }
 
-// NewExtractor compiles the items, id_field, dates and, for cursor and
-// next_url pagination, the next_cursor or next_url expression of r. Empty
+// NewExtractor compiles the items, id_field, dates, transform,
+// ignore_fields or watch_fields and, for cursor and next_url pagination,
+// the next_cursor or next_url expression of r. Empty
 // items and id_field mean config.DefaultItems and config.DefaultIDField.
 func NewExtractor(r *config.Resource) (*Extractor, error) {
 	prefix := "resources[" + r.Name + "]."
@@ -110,6 +113,12 @@ func NewExtractor(r *config.Resource) (*Extractor, error) {
 		return nil, err
 	}
 	if x.created, err = compileDate(prefix, "created", r.Dates.Created); err != nil {
+		return nil, err
+	}
+	if x.transform, err = compileTransform(r); err != nil {
+		return nil, err
+	}
+	if x.project, err = newProjector(r); err != nil {
 		return nil, err
 	}
 	p := r.Pagination
@@ -400,7 +409,8 @@ func (x *Extractor) itemsOf(doc any) ([]any, error) {
 }
 
 // record builds the Record of one item, encoding it in buf; a non-empty
-// reason skips it.
+// reason skips it. The id and dates are read from the item as the API
+// sent it; the transform's output is what is encoded and hashed.
 func (x *Extractor) record(item any, buf []byte) (rec Record, _ []byte, reason string) {
 	v, _, err := x.id.first(item)
 	if err != nil {
@@ -429,13 +439,20 @@ func (x *Extractor) record(item any, buf []byte) (rec Record, _ []byte, reason s
 		}
 		*d.to = t
 	}
+	if x.transform != nil {
+		var reason string
+		if item, reason = x.transformed(item); reason != "" {
+			return rec, buf, reason
+		}
+	}
 	buf, err = appendCanonical(buf, item)
 	if err != nil {
 		return rec, buf, fmt.Sprintf("encode record: %s", err)
 	}
 	rec.Data = bytes.Clone(buf)
-	sum := sha256.Sum256(rec.Data)
-	rec.Hash = hex.EncodeToString(sum[:16])
+	if rec.Hash, buf, err = x.hashOf(item, rec.Data, buf); err != nil {
+		return rec, buf, fmt.Sprintf("compare fields: %s", err)
+	}
 	return rec, buf, ""
 }
 

@@ -102,6 +102,9 @@ func (p *Poller) confirm(ctx, commitCtx context.Context, res *CycleResult, lease
 				res.Lookups.Failed++
 			}
 		}
+		if err := p.readContents(commitCtx, d, found, held); err != nil {
+			return gone, err
+		}
 		pd := d.page(found, held)
 		err = p.store.CommitPage(commitCtx, cursor.Page{
 			Resource: name, Cycle: res.Cycle, Lease: lease,

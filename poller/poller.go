@@ -21,6 +21,7 @@ type Store interface {
 	InitResource(ctx context.Context, resource string, watermark time.Time) error
 	BeginCycle(ctx context.Context, resource string, lease cursor.Lease) (int64, error)
 	Seen(ctx context.Context, resource string, ids []string) (map[string]cursor.Seen, error)
+	Contents(ctx context.Context, resource string, ids []string) (map[string]string, error)
 	CommitPage(ctx context.Context, p cursor.Page) error
 	Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (cursor.MissingRecords, error)
 	FinishCycle(ctx context.Context, f cursor.Finish) (cursor.FinishResult, error)
@@ -64,6 +65,7 @@ type Poller struct {
 	// retired is set by Metrics.Forget, under its lock: the poller's
 	// cycles record no metrics any more.
 	retired bool
+	hist    history
 }
 
 // New returns the Poller of res, which polls src and records in store.
@@ -84,6 +86,11 @@ func New(res *config.Resource, src *config.Source, store Store, opts Options) (*
 		res: res, src: src, store: store,
 		fetcher: NewFetcher(res, client, x),
 		now:     opts.Now, log: opts.Logger, after: opts.AfterPage, metrics: opts.Metrics,
+		hist: history{
+			keep:        res.KeepContent,
+			fields:      len(res.IgnoreFields) > 0 || len(res.WatchFields) > 0,
+			contentHash: x.ContentHash,
+		},
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -253,6 +260,9 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 		if err != nil {
 			return err
 		}
+		if err := p.readContents(commitCtx, d, pg.Records, seen); err != nil {
+			return err
+		}
 		if pg.Number == 1 {
 			apiStart = pg.Date
 		}
@@ -364,6 +374,7 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 			return res, fmt.Errorf("poll %s: %w", p.res.Name, err)
 		}
 	}
+	finish.DropContent = !p.res.KeepContent
 	finish.Now = p.now()
 	fin, err := p.store.FinishCycle(commitCtx, finish)
 	res.Duration = p.now().Sub(start)
@@ -428,6 +439,26 @@ func (p *Poller) watchFrom(watermark, start, apiStart time.Time) time.Time {
 	return from
 }
 
+// readContents adds to seen the stored contents of the records of a page
+// that changed, which their events report as previous. Unchanged records,
+// a steady cycle's all, read none.
+func (p *Poller) readContents(ctx context.Context, d *differ, recs []Record, seen map[string]cursor.Seen) error {
+	ids := d.wantsContent(recs, seen)
+	if len(ids) == 0 {
+		return nil
+	}
+	contents, err := p.store.Contents(ctx, p.res.Name, ids)
+	if err != nil {
+		return err
+	}
+	for id, c := range contents {
+		v := seen[id]
+		v.Content = c
+		seen[id] = v
+	}
+	return nil
+}
+
 // begin reads the resource's state, starts a cycle and sets up its differ.
 func (p *Poller) begin(ctx context.Context, res *CycleResult, lease cursor.Lease) (*differ, error) {
 	st, err := p.store.ResourceState(ctx, p.res.Name)
@@ -441,6 +472,7 @@ func (p *Poller) begin(ctx context.Context, res *CycleResult, lease cursor.Lease
 		fullIDSet: p.res.Deletes == config.DeletesSnapshot || p.res.Start == config.StartBeginning,
 		snapshot:  p.res.Deletes == config.DeletesSnapshot,
 		now:       p.now().UTC(),
+		history:   p.hist,
 	}
 	if st.Watching {
 		d.watchFrom, d.watching = st.WatchFrom, true

@@ -210,24 +210,31 @@ func newRig(t *testing.T, extra string) *cycleRig {
 // cycle runs one cycle; after, when set, runs after each page.
 func (r *cycleRig) cycle(after func(int) error) (CycleResult, []cursor.Event, error) {
 	r.t.Helper()
-	p, err := New(r.res, r.src, r.store, Options{Now: func() time.Time { return r.now }, AfterPage: after})
+	return runCycle(r.t, r.store, r.res, r.src, Options{Now: func() time.Time { return r.now }, AfterPage: after})
+}
+
+// runCycle runs one cycle of res into store and returns the events it
+// wrote.
+func runCycle(t *testing.T, store *cursor.SQLite, res *config.Resource, src *config.Source, opts Options) (CycleResult, []cursor.Event, error) {
+	t.Helper()
+	p, err := New(res, src, store, opts)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	before, err := r.store.LastSeq(context.Background())
+	before, err := store.LastSeq(context.Background())
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	res, cerr := p.Cycle(context.Background(), holdLease(r.t, r.store, r.res.Name))
+	cr, cerr := p.Cycle(context.Background(), holdLease(t, store, res.Name))
 	var evs []cursor.Event
-	err = r.store.EachEvent(context.Background(), cursor.EventFilter{AfterSeq: before}, func(e cursor.Event) error {
+	err = store.EachEvent(context.Background(), cursor.EventFilter{AfterSeq: before}, func(e cursor.Event) error {
 		evs = append(evs, e)
 		return nil
 	})
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return res, evs, cerr
+	return cr, evs, cerr
 }
 
 func (r *cycleRig) mustCycle() (CycleResult, []cursor.Event) {

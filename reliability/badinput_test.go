@@ -43,6 +43,7 @@ var badConfigs = map[string]badConfig{
 	"bad_every.bad.yaml":                    {10, "resources[contacts].schedule:"},
 	"bad_format.bad.yaml":                   {13, "destinations[app].format:"},
 	"bad_header_name.bad.yaml":              {5, "sources[keap].headers.X Tenant:"},
+	"bad_history.bad.yaml":                  {9, "resources[contacts].transform:"},
 	"bad_id_field.bad.yaml":                 {10, "resources[contacts].id_field:"},
 	"bad_indentation.bad.yaml":              {7, "invalid YAML:"},
 	"bad_jq.bad.yaml":                       {10, "resources[contacts].items:"},

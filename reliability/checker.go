@@ -179,8 +179,7 @@ func Check(truth map[int]*Object, deliveries []Delivery, opts CheckOptions) Resu
 				res.Spurious = append(res.Spurious, fmt.Sprintf("%s %s of object %d: data is not a record: %v", eid, ev.Type, oid, err))
 				continue
 			}
-			v, ok := o.version(data.Rev)
-			if !ok || opts.dateText(v.Updated) != data.Updated {
+			if !o.had(data.Rev, data.Updated, opts.dateText) {
 				res.Spurious = append(res.Spurious, fmt.Sprintf("%s %s of object %d rev %d @%s: no such version", eid, ev.Type, oid, data.Rev, data.Updated))
 				continue
 			}
@@ -351,6 +350,24 @@ func (o *Object) version(rev int) (Version, bool) {
 		}
 	}
 	return Version{}, false
+}
+
+// had reports whether o was ever at rev with updated date updated, as
+// text writes dates: the version's own date, or one a Touch gave it.
+func (o *Object) had(rev int, updated string, text func(time.Time) string) bool {
+	v, ok := o.version(rev)
+	if !ok {
+		return false
+	}
+	if text(v.Updated) == updated {
+		return true
+	}
+	for _, t := range o.Touched[rev] {
+		if text(t) == updated {
+			return true
+		}
+	}
+	return false
 }
 
 // Sum adds up the results of several resources into one line of figures.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,86 @@ func TestUpstreamZone(t *testing.T) {
 	}
 	if c, ok := u.UpdateAt(1, start.AddDate(1, 0, 0)); !ok || !c.Updated.Equal(start.AddDate(1, 0, 0)) {
 		t.Errorf("UpdateAt: %+v %v", c, ok)
+	}
+}
+
+func TestCheckHistory(t *testing.T) {
+	t1, t2, t3 := DefaultStart.Add(time.Second), DefaultStart.Add(2*time.Second), DefaultStart.Add(3*time.Second)
+	truth := map[int]*Object{
+		1: {ID: 1, Versions: []Version{{1, t1}, {2, t3}}, Names: map[int]string{1: "a", 2: "b"},
+			Touched: map[int][]time.Time{1: {t2}}},
+		2: {ID: 2, Versions: []Version{{1, t1}}, Deleted: true, Names: map[int]string{1: "c"}},
+	}
+	rec := func(id, rev int, name string, updated time.Time, views int) string {
+		return fmt.Sprintf(`{"id":%d,"name":%q,"rev":%d,"updated":%q,"views":%d}`, id, name, rev, updated.Format(DateLayout), views)
+	}
+	event := func(id, verb string, oid, detected int, data, previous string, changed ...string) Event {
+		e := Event{ID: id, Type: "item." + verb, Resource: "s", ObjectID: fmt.Sprint(oid),
+			DetectedAt: DefaultStart.Add(time.Duration(detected) * time.Second), Data: json.RawMessage(data)}
+		if previous != "" {
+			e.Previous = json.RawMessage(previous)
+			e.ChangedFields = changed
+		}
+		return e
+	}
+	a1, b2 := rec(1, 1, "a", t1, 0), rec(1, 2, "b", t3, 1)
+	c1 := rec(2, 1, "c", t1, 0)
+	clean := []Event{
+		event("e1", Created, 1, 1, a1, ""),
+		// The touch at t2 (views 1) was ignored: previous is still a1.
+		event("e2", Updated, 1, 4, b2, a1, "name", "rev", "updated", "views"),
+		event("e3", Created, 2, 1, c1, ""),
+		event("e4", Deleted, 2, 2, "null", c1),
+	}
+	deliver := func(events ...Event) []Delivery {
+		var out []Delivery
+		for _, e := range events {
+			out = append(out, Delivery{Events: []Event{e}})
+		}
+		return out
+	}
+	upper := func(o *Object, rev int, rec map[string]json.RawMessage) string {
+		if string(rec["name"]) != fmt.Sprintf("%q", o.Names[rev]) {
+			return "name " + string(rec["name"])
+		}
+		return ""
+	}
+	with := func(i int, e Event) []Event {
+		out := append([]Event{}, clean...)
+		out[i] = e
+		return out
+	}
+	tests := []struct {
+		name   string
+		events []Event
+		want   string // a problem's text; "" for none
+	}{
+		{"clean", clean, ""},
+		{"clean, redelivered", append(clean, clean[1]), ""},
+		{"previous moved by the ignored touch", with(1, event("e2", Updated, 1, 4, b2, rec(1, 1, "a", t2, 1), "name", "rev", "updated", "views")), "is not the record's last data"},
+		{"changed fields wrong", with(1, event("e2", Updated, 1, 4, b2, a1, "name", "rev")), `changed_fields ["name" "rev"]`},
+		{"changed fields missing", with(1, event("e2", Updated, 1, 4, b2, a1)), "changed_fields []"},
+		{"an ignored change reported", append(clean[:1:1], event("e9", Updated, 1, 2, rec(1, 1, "a", t2, 1), a1, "updated", "views")), "ignored fields only"},
+		{"created with a previous", with(0, event("e1", Created, 1, 1, a1, a1)), "has a previous"},
+		{"delete without its last version", with(3, event("e4", Deleted, 2, 2, "null", "")), "is not the record's last data"},
+		{"a version that never was", with(1, event("e2", Updated, 1, 4, rec(1, 2, "b", t2, 1), a1, "rev", "updated", "views")), "never had rev 2"},
+		{"not what the resource makes of the truth", with(2, event("e3", Created, 2, 1, rec(2, 1, "C", t1, 0), "")), "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := CheckHistory(truth, deliver(tt.events...), HistoryOptions{Resource: "s", Ignored: []string{"updated", "views"}, Record: upper})
+			if tt.want == "" {
+				if !r.OK() {
+					t.Errorf("problems: %q", r.Problems)
+				}
+				if r.Updates != 1 || r.Deletes != 1 || r.Touches != 1 {
+					t.Errorf("counts %s", r.Summary())
+				}
+				return
+			}
+			if !slices.ContainsFunc(r.Problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("problems %q, want one with %q", r.Problems, tt.want)
+			}
+		})
 	}
 }

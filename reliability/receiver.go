@@ -40,6 +40,10 @@ type Event struct {
 	OccurredAt time.Time       `json:"occurred_at"`
 	DetectedAt time.Time       `json:"detected_at"`
 	Data       json.RawMessage `json:"data"`
+	// Previous and ChangedFields are the record's history: nil when the
+	// body leaves them out.
+	Previous      json.RawMessage `json:"previous"`
+	ChangedFields []string        `json:"changed_fields"`
 }
 
 // Delivery is one request the Receiver accepted (answered 2xx).

@@ -48,6 +48,10 @@ const (
 	Created = "created"
 	Updated = "updated"
 	Deleted = "deleted"
+	// Touched is a write to the views counter only, with a new updated
+	// date and the same rev: a change a resource that ignores views must
+	// not report.
+	Touched = "touched"
 )
 
 // Change is one entry of the ground-truth log: a write to the dataset.
@@ -57,8 +61,10 @@ type Change struct {
 	Kind string
 	ID   int
 	// Rev is the record's version after the change (for Deleted, the last
-	// live one).
+	// live one; for Touched, the one it had and keeps).
 	Rev int
+	// Name is the record's name after the change.
+	Name string
 	// Updated is the updated date the change wrote (for Deleted, the
 	// tombstone's).
 	Updated time.Time
@@ -205,7 +211,7 @@ func (s UpstreamStats) FaultsInjected() int {
 // ("deleted": true, updated at the delete). The body is
 //
 //	{"items":[{"id":7,"rev":2,"name":"…","created":"2026-01-01T00:00:01.000Z",
-//	           "updated":"2026-01-01T00:00:09.000Z"}, …],
+//	           "updated":"2026-01-01T00:00:09.000Z","views":3}, …],
 //	 "total":120, "next":"57", "next_url":"/x/items?limit=50&page=3"}
 //
 // where next is the cursor of the next page, null on the last one. A page
@@ -241,6 +247,7 @@ type Upstream struct {
 type record struct {
 	id               int
 	rev              int
+	views            int // moved by Touch only
 	name             string
 	created, updated time.Time
 	deleted          bool
@@ -295,7 +302,7 @@ func (u *Upstream) tick() time.Time {
 
 // logChange appends a change to the log. The caller holds u.mu.
 func (u *Upstream) logChange(kind string, r *record) Change {
-	c := Change{Seq: len(u.log) + 1, Kind: kind, ID: r.id, Rev: r.rev, Updated: r.updated, At: time.Now()}
+	c := Change{Seq: len(u.log) + 1, Kind: kind, ID: r.id, Rev: r.rev, Name: r.name, Updated: r.updated, At: time.Now()}
 	u.log = append(u.log, c)
 	return c
 }
@@ -387,6 +394,32 @@ func (u *Upstream) UpdateAt(id int, at time.Time) (c Change, ok bool) {
 		return Change{}, false
 	}
 	return u.update(r, at.Truncate(time.Millisecond)), true
+}
+
+// Touch moves the views counter of record id and its updated date, and
+// nothing else: the record keeps its rev. ok is false when it is not
+// live.
+func (u *Upstream) Touch(id int) (c Change, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	r := u.recs[id]
+	if r == nil || r.deleted {
+		return Change{}, false
+	}
+	r.views++
+	r.updated = u.tick()
+	return u.logChange(Touched, r), true
+}
+
+// TouchAny touches a random live record; ok is false when none is live.
+func (u *Upstream) TouchAny() (c Change, ok bool) {
+	u.mu.Lock()
+	r := u.pick()
+	u.mu.Unlock()
+	if r == nil {
+		return Change{}, false
+	}
+	return u.Touch(r.id)
 }
 
 // Delete removes record id; ok is false when it is not live.
@@ -537,6 +570,11 @@ type Object struct {
 	ID       int
 	Versions []Version
 	Deleted  bool
+	// Names is the name of each version, by rev.
+	Names map[int]string
+	// Touched are the updated dates each version took later, by rev: a
+	// Touch moved its views and its date, and kept its rev.
+	Touched map[int][]time.Time
 	// Excluded marks a record that was given a malformed date: pollhook
 	// skips it by design, so nothing is expected of it.
 	Excluded bool
@@ -553,14 +591,17 @@ func (u *Upstream) Truth() map[int]*Object {
 	for _, c := range u.log {
 		o := out[c.ID]
 		if o == nil {
-			o = &Object{ID: c.ID, Excluded: u.excluded[c.ID]}
+			o = &Object{ID: c.ID, Excluded: u.excluded[c.ID], Names: map[int]string{}, Touched: map[int][]time.Time{}}
 			out[c.ID] = o
 		}
 		switch c.Kind {
 		case Deleted:
 			o.Deleted = true
+		case Touched:
+			o.Touched[c.Rev] = append(o.Touched[c.Rev], c.Updated)
 		default:
 			o.Versions = append(o.Versions, Version{Rev: c.Rev, Updated: c.Updated})
+			o.Names[c.Rev] = c.Name
 		}
 	}
 	return out
@@ -625,6 +666,7 @@ type wireRecord struct {
 	Updated string `json:"updated"`
 	Deleted bool   `json:"deleted,omitempty"`
 	Pad     string `json:"pad,omitempty"`
+	Views   int    `json:"views"`
 }
 
 type wirePage struct {
@@ -866,7 +908,7 @@ func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones, b
 // wire is r as the API writes it. The caller holds u.mu.
 func (u *Upstream) wire(r *record, pad string) wireRecord {
 	wr := wireRecord{ID: r.id, Rev: r.rev, Name: r.name, Created: u.DateText(r.created),
-		Updated: u.DateText(r.updated), Deleted: r.deleted, Pad: pad}
+		Updated: u.DateText(r.updated), Deleted: r.deleted, Pad: pad, Views: r.views}
 	if r.badDate != "" {
 		wr.Updated = r.badDate
 	}

@@ -278,10 +278,18 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Email   string `json:"email"`
 		Company string `json:"company"`
 	}
-	json.Unmarshal(ev.Data, &rec)
+	// A deleted contact's email is in the last version pollhook saw.
+	data := ev.Data
+	if ev.Previous != nil && strings.HasSuffix(ev.Type, ".deleted") {
+		data = ev.Previous
+	}
+	json.Unmarshal(data, &rec)
 	detail := ""
 	if rec.Email != "" {
 		detail = "  email=" + rec.Email
+	}
+	if ev.ChangedFields != nil {
+		detail += "  changed=" + strings.Join(ev.ChangedFields, ",")
 	}
 	fmt.Fprintf(d.out, "✓ %-16s id=%-4s%s  (signature ok, %s)\n", ev.Type, ev.ObjectID, detail, ev.ID)
 	w.WriteHeader(http.StatusNoContent)

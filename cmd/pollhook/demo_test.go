@@ -24,6 +24,14 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no verified %s line in the demo's output:\n%s", typ, out)
 		}
 	}
+	// Updates say what changed; deletes name the contact from the last
+	// version pollhook saw.
+	if !regexp.MustCompile(`(?m)^✓ contact\.updated .* changed=\S*modified`).MatchString(out) {
+		t.Errorf("no contact.updated line with its changed fields:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^✓ contact\.deleted .* email=\S+@`).MatchString(out) {
+		t.Errorf("no contact.deleted line with the contact's email:\n%s", out)
+	}
 	if strings.Contains(out, "✗") || !strings.Contains(out, "all signatures valid") {
 		t.Errorf("the demo saw bad signatures:\n%s", out)
 	}

@@ -170,7 +170,8 @@ func hasKeapID(b map[string]any, id float64) bool {
 }
 
 // TestPipedriveWebhookDelivery subscribes in the Pipedrive dialect with a
-// wildcard action and basic auth, and checks the deliveries.
+// wildcard action and basic auth, and checks the deliveries, previous
+// included.
 func TestPipedriveWebhookDelivery(t *testing.T) {
 	t.Parallel()
 	up := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
@@ -212,6 +213,20 @@ func TestPipedriveWebhookDelivery(t *testing.T) {
 				t.Errorf("meta.webhook_id = %v, want %d", meta["webhook_id"], id)
 			}
 			actions[fmt.Sprint(meta["action"])] = true
+			// previous as Pipedrive's own webhooks fill it: the whole
+			// object before the change, null for an added one.
+			prev, _ := json.Marshal(d.body["previous"])
+			cur, _ := json.Marshal(d.body["current"])
+			switch meta["action"] {
+			case "added":
+				if string(prev) != "null" || string(cur) != `{"id":"2","updated":"2026-11-02T10:00:00Z"}` {
+					t.Errorf("added: current %s, previous %s; want the record and null", cur, prev)
+				}
+			case "updated":
+				if string(prev) != `{"id":"1","updated":"2026-11-01T10:00:00Z"}` || string(cur) != `{"id":"1","updated":"2026-11-03T10:00:00Z"}` {
+					t.Errorf("updated: current %s, previous %s; want the record after and before", cur, prev)
+				}
+			}
 		case <-time.After(15 * time.Second):
 			t.Fatalf("deliveries so far: %v", actions)
 		}

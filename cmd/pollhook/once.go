@@ -160,6 +160,9 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 
 func deliverySummary(r emit.StepResult) string {
 	s := fmt.Sprintf("delivery: %d delivered in %s, %d failed, %d dead", r.Delivered, plural(r.Requests, "request", "requests"), r.Failed, r.Dead)
+	if r.Filtered > 0 {
+		s += fmt.Sprintf("; %d kept from destinations by their filter", r.Filtered)
+	}
 	if !r.Next.IsZero() {
 		s += "; next due " + r.Next.UTC().Format(time.RFC3339)
 	}

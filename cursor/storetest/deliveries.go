@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -140,7 +141,8 @@ func testEnsureDestinationStartsAtSince(t *testing.T, b Backend) {
 }
 
 // testFanoutMatchesInChunks fans out more events than a backend reads at
-// once (SQLite: 1000 a transaction).
+// once (SQLite: 1000 a transaction). The match is given each event whole:
+// a destination's filter reads its data and history.
 func testFanoutMatchesInChunks(t *testing.T, b Backend) {
 	ctx := context.Background()
 	s := b.Open(t)
@@ -153,23 +155,38 @@ func testFanoutMatchesInChunks(t *testing.T, b Backend) {
 			typ = "deal.updated"
 		}
 		evs[i] = event("contacts", fmt.Sprintf("e%05d", i), typ)
+		if i%3 == 0 {
+			evs[i].Previous = json.RawMessage(fmt.Sprintf(`{"id":"e%05d","stage":"old"}`, i))
+			evs[i].ChangedFields = []string{"stage"}
+		}
 	}
-	addEvents(t, s, t0, evs...)
+	evs = addEvents(t, s, t0, evs...)
+	byID := map[string]cursor.Event{}
+	for _, e := range evs {
+		byID[e.ID] = e
+	}
 
-	contacts := func(typ string) bool { return strings.HasPrefix(typ, "contact.") }
+	given := 0
+	contacts := func(e cursor.Event) bool {
+		given++
+		if want := byID[e.ID]; !reflect.DeepEqual(e, want) {
+			t.Errorf("match given %+v, want the event as stored: %+v", e, want)
+		}
+		return strings.HasPrefix(e.Type, "contact.")
+	}
 	got, err := s.Fanout(ctx, "crm", contacts, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != n/2 {
-		t.Fatalf("fan-out queued %d, want %d (the contact events)", got, n/2)
+	if got != n/2 || given != n {
+		t.Fatalf("fan-out queued %d of %d events matched, want %d of %d (the contact events)", got, given, n/2, n)
 	}
 	st, err := s.Destination(ctx, "crm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.FanoutSeq != n {
-		t.Fatalf("fanout_seq = %d, want %d", st.FanoutSeq, n)
+	if st.FanoutSeq != evs[n-1].Seq {
+		t.Fatalf("fanout_seq = %d, want %d", st.FanoutSeq, evs[n-1].Seq)
 	}
 	if again, err := s.Fanout(ctx, "crm", contacts, t0); err != nil || again != 0 {
 		t.Fatalf("second fan-out = %d, %v; want 0, nil", again, err)
@@ -181,9 +198,16 @@ func testFanoutMatchesInChunks(t *testing.T, b Backend) {
 	if bl.Pending != n/2 || !bl.OldestPending.Equal(t0) {
 		t.Fatalf("backlog = %+v, want %d pending since %v", bl, n/2, t0)
 	}
-	addEvents(t, s, t0, event("contacts", "late", "contact.updated"))
+	late := addEvents(t, s, t0, event("contacts", "late", "contact.updated"))
+	byID["late"] = late[0]
 	if again, err := s.Fanout(ctx, "crm", contacts, t0); err != nil || again != 1 {
 		t.Fatalf("fan-out of a new event = %d, %v; want 1, nil", again, err)
+	}
+	// A match over the content: only the events whose data says so.
+	ensure(t, s, "stage", time.Time{})
+	byData := func(e cursor.Event) bool { return len(e.ChangedFields) == 1 && e.ChangedFields[0] == "stage" }
+	if got, err := s.Fanout(ctx, "stage", byData, t0); err != nil || got != (n+2)/3 {
+		t.Fatalf("fan-out over changed fields = %d, %v; want %d", got, err, (n+2)/3)
 	}
 }
 
@@ -462,7 +486,7 @@ func testPrune(t *testing.T, b Backend) {
 		event("contacts", "old-delivered", "contact.created"), event("contacts", "new-delivered", "contact.created"),
 		event("contacts", "old-dead", "contact.created"), event("contacts", "new-dead", "contact.created"),
 		event("contacts", "old-pending", "contact.created"), event("contacts", "unqueued", "deal.created"))
-	if _, err := s.Fanout(ctx, "a", func(typ string) bool { return typ == "contact.created" }, t0); err != nil {
+	if _, err := s.Fanout(ctx, "a", func(e cursor.Event) bool { return e.Type == "contact.created" }, t0); err != nil {
 		t.Fatal(err)
 	}
 	record(t, s, "a",
@@ -664,7 +688,7 @@ func testDeliverySummary(t *testing.T, b Backend) {
 	commit(t, s, cursor.Page{Resource: "contacts", Cycle: 1,
 		Events: []cursor.Event{event("contacts", "e1", "contact.created"), event("contacts", "e2", "contact.created")}})
 	ensure(t, s, dest, t0.Add(-time.Hour))
-	if _, err := s.Fanout(ctx, dest, func(string) bool { return true }, t0); err != nil {
+	if _, err := s.Fanout(ctx, dest, func(cursor.Event) bool { return true }, t0); err != nil {
 		t.Fatal(err)
 	}
 	ok, failed := t0.Add(time.Minute), t0.Add(2*time.Minute)

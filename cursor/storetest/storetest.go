@@ -12,11 +12,11 @@
 //	}
 //
 // [Run] runs one subtest per behaviour, grouped by what they test
-// (Resources, Outbox, Deliveries, Subscriptions, Leases, Health,
-// History); each opens the stores it needs and runs in parallel with the
-// others. Time is passed to the store explicitly (a lease's now, a
-// delivery's due time): nothing sleeps but the test of WatchOutbox, which
-// watches commits as they happen.
+// (Resources, Outbox, Content, Deliveries, Subscriptions, Leases,
+// Health, History); each opens the stores it needs and runs in parallel
+// with the others. Time is passed to the store explicitly (a lease's now,
+// a delivery's due time): nothing sleeps but the test of WatchOutbox,
+// which watches commits as they happen.
 //
 // [Backend.Open] is all a backend must give. [Backend.Reopen] adds the
 // tests of data surviving a restart (Resources/ReopenKeepsData,
@@ -72,6 +72,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"Resources", resourceTests},
 		{"Outbox", outboxTests},
+		{"Content", contentTests},
 		{"Deliveries", deliveryTests},
 		{"Subscriptions", subscriptionTests},
 		{"Leases", leaseTests},

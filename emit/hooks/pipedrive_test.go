@@ -411,7 +411,7 @@ func deliver(t *testing.T, s *cursor.SQLite, dest string, at time.Time, status i
 	if _, err := s.EnsureDestination(ctx, dest, at.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Fanout(ctx, dest, func(string) bool { return true }, at); err != nil {
+	if _, err := s.Fanout(ctx, dest, func(cursor.Event) bool { return true }, at); err != nil {
 		t.Fatal(err)
 	}
 	err = s.RecordOutcomes(ctx, leases[1], []cursor.Outcome{{Destination: dest, EventID: id, At: at, HTTPStatus: status,

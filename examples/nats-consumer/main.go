@@ -79,9 +79,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer cc.Stop()
 	<-ctx.Done()
-	return nil
+	cc.Stop()
+	// Ack and Term are sent without waiting for the server: a round trip
+	// makes sure those of the messages handled reached it before the
+	// connection closes (else they come again to the next run).
+	return nc.Flush()
 }
 
 // handler handles one message at a time.
@@ -108,14 +111,14 @@ func (h *handler) handle(m jetstream.Msg) {
 			sig.Set(k, hdr.Get(k))
 		}
 		if err := h.wh.Verify(m.Data(), sig); err != nil {
-			fmt.Fprintf(h.out, "REJECTED %s on %s: %v\n", id, m.Subject(), err)
 			m.Term()
+			fmt.Fprintf(h.out, "REJECTED %s on %s: %v\n", id, m.Subject(), err)
 			return
 		}
 	}
 	if h.seen[id] {
-		fmt.Fprintf(h.out, "again    %s (already handled)\n", id)
 		m.Ack()
+		fmt.Fprintf(h.out, "again    %s (already handled)\n", id)
 		return
 	}
 	var ev struct {

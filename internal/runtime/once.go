@@ -194,6 +194,7 @@ func (p *passes) kick() {
 func (p *passes) pass(ctx context.Context) {
 	res, err := p.e.Step(ctx)
 	p.total.Queued += res.Queued
+	p.total.Filtered += res.Filtered
 	p.total.Requests += res.Requests
 	p.total.Delivered += res.Delivered
 	p.total.Failed += res.Failed
