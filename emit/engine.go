@@ -942,7 +942,7 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 	case gone:
 		m.attempt(w.name, OutcomeGone, len(batch))
 		if w.setDisabled(true) {
-			w.log.Warn("destination answered 410 gone and is disabled: nothing is sent to it until it is enabled again",
+			w.log.Warn("destination answered 410 gone and is disabled: nothing is sent to it until it is enabled again (pollhook destinations enable NAME; a REST Hooks subscription is enabled when it is verified again)",
 				"event_id", a.BodyID, "error", base.Error)
 		}
 	default:

@@ -125,6 +125,17 @@ func TestKeapHookLifecycle(t *testing.T) {
 		return h["status"] == "Inactive"
 	})
 
+	// A change detected while it is Inactive waits for it.
+	st, err := store.ResourceState(context.Background(), "things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.set("5", "2026-11-05T10:00:00Z")
+	waitFor(t, "a cycle to detect the change made while the hook is Inactive", func() bool {
+		now, err := store.ResourceState(context.Background(), "things")
+		return err == nil && now.Completed >= st.Completed+2
+	})
+
 	// verify reactivates it, and deliveries resume.
 	sub.set(http.StatusOK)
 	if code, h := api(t, "POST", base+"/hooks/"+key+"/verify", "s3cret-token", nil); code/100 != 2 || h["status"] != "Verified" {
@@ -132,10 +143,10 @@ func TestKeapHookLifecycle(t *testing.T) {
 	}
 	up.set("4", "2026-11-04T10:00:00Z")
 	// The delivery pending while the hook was Inactive (id 3) is kept and
-	// sent too.
-	for got3, got4 := false, false; !got3 || !got4; {
+	// sent too, and so is the change detected meanwhile (id 5).
+	for got3, got4, got5 := false, false, false; !got3 || !got4 || !got5; {
 		b := next()
-		got3, got4 = got3 || hasKeapID(b, 3), got4 || hasKeapID(b, 4)
+		got3, got4, got5 = got3 || hasKeapID(b, 3), got4 || hasKeapID(b, 4), got5 || hasKeapID(b, 5)
 	}
 	if code, _ := api(t, "DELETE", base+"/hooks/"+key, "s3cret-token", nil); code != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", code)
