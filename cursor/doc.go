@@ -62,6 +62,11 @@
 // transaction, when the file is opened. A file written by a newer pollhook
 // is refused with [ErrSchemaTooNew].
 //
+// Beside the file, the directory <path>-holders holds one file per
+// running process that registered its lease holder name
+// ([SQLite.Register]), locked while it runs: a holder whose file is no
+// longer locked has ended, and its leases are released at once.
+//
 // The file is opened in WAL mode with synchronous=NORMAL: a committed
 // transaction survives a crash of the process; a power loss may undo the
 // last few, which the next cycle redoes.

@@ -43,6 +43,8 @@ type SQLite struct {
 
 	abs  string      // path, absolute
 	file os.FileInfo // the file as opened, to tell it from another at path later
+
+	locks holderLocks // see Register
 }
 
 // sqliteDialect is SQLite's SQL, as this package writes it.

@@ -188,9 +188,9 @@ func TestNATSBrokerOutage(t *testing.T) {
 // back (a proxy between pollhook and the server stops passing the
 // server's replies) until pollhook has published, then kills pollhook
 // with SIGKILL: the events are in the stream but not recorded as
-// delivered. The next run publishes them again under the same
-// Nats-Msg-Id (once the killed process's lease on the destination has
-// expired: 15 s a kill), and the stream keeps each once.
+// delivered. The next run takes over the killed process's lease on the
+// destination at once and publishes them again under the same
+// Nats-Msg-Id, and the stream keeps each once.
 func TestNATSKillBetweenPublishAndAck(t *testing.T) {
 	t.Parallel()
 	fig := newFigures(t, "7. NATS: SIGKILL between publish and acknowledgement")

@@ -99,7 +99,8 @@ type Runtime struct {
 // New returns a runtime of cfg over store. It builds every poller,
 // destination and the REST Hooks API, so that a config that cannot run
 // fails here; it touches the store only to read subscriptions when it
-// runs.
+// runs (and, on SQLite, registers its lease holder beside the state file:
+// see cursor.SQLite.Register).
 func New(store cursor.Store, cfg *config.Config, opts Options) (*Runtime, error) {
 	r := &Runtime{
 		store:      store,
@@ -115,6 +116,14 @@ func New(store cursor.Store, cfg *config.Config, opts Options) (*Runtime, error)
 	}
 	if r.holder == "" {
 		r.holder = NewHolder()
+	}
+	// On a SQLite state, a process that ends without releasing its
+	// leases (killed, crashed) has them taken over at once rather than
+	// when they expire (see cursor.SQLite.Register).
+	if reg, ok := store.(interface{ Register(holder string) error }); ok {
+		if err := reg.Register(r.holder); err != nil {
+			r.log.Warn("if this process ends without stopping, another waits for its leases to expire (state.lease)", "error", err)
+		}
 	}
 	if r.now == nil {
 		r.now = time.Now
