@@ -460,9 +460,24 @@ func (c *Console) withAttempts(ctx context.Context, ds []cursor.Delivery) ([]del
 
 // eventView is an event's page.
 type eventView struct {
-	Event      cursor.Event
-	Data       string
-	Deliveries []deliveryRow
+	Event cursor.Event
+	// Data and Previous are the record's JSON, indented; Previous is ""
+	// when the event carries none.
+	Data, Previous string
+	// NoneChanged is true for an update whose changed fields are known
+	// and empty.
+	NoneChanged bool
+	Deliveries  []deliveryRow
+}
+
+// indented is JSON b indented for reading, or b as it is when it is not
+// JSON.
+func indented(b []byte) string {
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, b, "", "  ") == nil {
+		return pretty.String()
+	}
+	return string(b)
 }
 
 func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) {
@@ -478,11 +493,11 @@ func (c *Console) eventPage(ctx context.Context, id string) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	data := eventView{Event: e, Data: string(e.Data)}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, e.Data, "", "  ") == nil {
-		data.Data = pretty.String()
+	data := eventView{Event: e, Data: indented(e.Data)}
+	if len(e.Previous) > 0 {
+		data.Previous = indented(e.Previous)
 	}
+	data.NoneChanged = e.ChangedFields != nil && len(e.ChangedFields) == 0
 	dests, err := c.state.Destinations(ctx)
 	if err != nil {
 		return page{}, err

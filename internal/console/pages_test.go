@@ -35,6 +35,12 @@ func (f *fixture) fill(n int) []cursor.Event {
 			Data: json.RawMessage(fmt.Sprintf(`{"id":%d,"email":"ada%d@example.com","tags":["a","b"]}`, i, i)),
 		})
 	}
+	// History: the first event's email changed, the second's nothing at
+	// the top level; the others carry none.
+	if n > 1 {
+		evs[0].Previous, evs[0].ChangedFields = json.RawMessage(`{"id":0,"email":"old0@example.com","tags":["a","b"]}`), []string{"email"}
+		evs[1].Previous, evs[1].ChangedFields = json.RawMessage(`{"id":1,"email":"ada1@example.com","tags":["a","c"]}`), []string{}
+	}
 	for cyc, errText := range []string{"", "poll contacts: GET page 2: 502 Bad Gateway"} {
 		num, err := f.store.BeginCycle(ctx, "contacts", ls[0])
 		if err != nil {
@@ -135,7 +141,10 @@ func TestPagesShowTheState(t *testing.T) {
 	hasNot("the subscription's page", hook, "hook-secret", "Enable")
 
 	ev := get("/ui/events/" + evs[0].ID).body
-	has("the event page", ev, "contact.updated", `  &#34;email&#34;: &#34;ada0@example.com&#34;,`, "dead", ">app<", "Replay", "database is locked")
+	has("the event page", ev, "contact.updated", `  &#34;email&#34;: &#34;ada0@example.com&#34;,`, "dead", ">app<", "Replay", "database is locked",
+		"Before", `  &#34;email&#34;: &#34;old0@example.com&#34;,`, "changed fields: <code>email</code>")
+	has("an update that changed no top-level field", get("/ui/events/"+evs[1].ID).body, "Before", "no top-level field changed")
+	hasNot("an event without history", get("/ui/events/"+evs[2].ID).body, `id="previous"`)
 
 	for _, path := range []string{"/ui/resources/nope", "/ui/destinations/nope", "/ui/events/nope", "/ui/nowhere"} {
 		if r := f.do("GET", path, "10.0.0.1", sid, nil); r.code != http.StatusNotFound {
