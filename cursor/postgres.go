@@ -145,13 +145,16 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version`, len(pgMigrations))
 }
 
 // scratchTables are the tables a scratch copy takes the rows of: what a
-// cycle reads. The others are copied empty.
-var scratchTables = []string{"pollhook_schema", "resources", "seen", "counters"}
+// cycle reads (the records' contents too: an update's previous, and the
+// comparison of a record whose hash was made under other rules). The
+// others are copied empty.
+var scratchTables = []string{"pollhook_schema", "resources", "seen", "seen_content", "counters"}
 
 // Scratch returns a store on a copy of the resources' state — watermarks,
-// cycles and the records seen, not the outbox, deliveries, subscriptions
-// or leases — in a new schema of the same database, for a dry run; drop
-// closes it and drops the schema. The store itself is not changed.
+// cycles, the records seen and their contents, not the outbox,
+// deliveries, subscriptions or leases — in a new schema of the same
+// database, for a dry run; drop closes it and drops the schema. The store
+// itself is not changed.
 func (s *Postgres) Scratch(ctx context.Context) (scratch *Postgres, drop func(), err error) {
 	name := "pollhook_dry_run_" + strings.ToLower(randomWord())
 	var from string

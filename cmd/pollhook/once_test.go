@@ -106,6 +106,26 @@ func eventTypes(t *testing.T, stdout string) []string {
 	return types
 }
 
+// previousOf returns the previous (JSON, "" when none) of the event of
+// object id among the JSON lines of stdout.
+func previousOf(t *testing.T, stdout, id string) string {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var env struct {
+			ObjectID string          `json:"object_id"`
+			Previous json.RawMessage `json:"previous"`
+		}
+		if err := json.Unmarshal([]byte(line), &env); err != nil {
+			t.Fatalf("stdout line %q is not an event: %v", line, err)
+		}
+		if env.ObjectID == id {
+			return string(env.Previous)
+		}
+	}
+	t.Fatalf("no event of %s in %q", id, stdout)
+	return ""
+}
+
 func TestOnce(t *testing.T) {
 	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z"}}

@@ -73,12 +73,19 @@ destinations:
 		t.Fatalf("first once: events %v\n%s", created, errOut)
 	}
 	api.set("2", "2026-11-02T10:00:00Z")
+	api.set("1", "2026-11-01T11:00:00Z")
 	dry, _ := cli(0, "once", "--dry-run")
 	real, _ := cli(0, "once", "--no-deliver")
-	if d, r := eventTypes(t, dry), eventTypes(t, real); len(d) != 1 || len(r) != 1 || d[0] != r[0] {
-		t.Errorf("dry run printed %v, the real run %v: want the same one event (the dry run commits nothing)", d, r)
+	if d, r := eventTypes(t, dry), eventTypes(t, real); len(d) != 2 || len(r) != 2 || d[0] != r[0] || d[1] != r[1] {
+		t.Errorf("dry run printed %v, the real run %v: want the same two events (the dry run commits nothing)", d, r)
 	}
-	if out, _ := cli(0, "events", "--json"); len(eventTypes(t, out)) != 2 {
+	// The update carries the version before it in the dry run as in the
+	// real one: the scratch copy holds the records' contents.
+	const before = `{"id":"1","updated":"2026-11-01T10:00:00Z"}`
+	if d, r := previousOf(t, dry, "1"), previousOf(t, real, "1"); d != before || r != before {
+		t.Errorf("previous of the update: dry run %s, real run %s; want %s in both", d, r, before)
+	}
+	if out, _ := cli(0, "events", "--json"); len(eventTypes(t, out)) != 3 {
 		t.Errorf("events: %s", out)
 	}
 	if out, _ := cli(0, "cursors"); !strings.Contains(out, "things") || !strings.Contains(out, "2026-11-02T10:00:00Z") {
@@ -99,7 +106,7 @@ destinations:
 	id := strings.SplitN(created[0], ":", 3)[2]
 	cli(0, "replay", "--destination", "app", "--event", id)
 	_, errOut = cli(0, "once")
-	if !strings.Contains(errOut, "delivery: 2 delivered") {
+	if !strings.Contains(errOut, "delivery: 3 delivered") {
 		t.Errorf("once after the replay:\n%s", errOut)
 	}
 }
