@@ -19,7 +19,7 @@ func TestUpgrade(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "state.db")
 			rawExec(t, path, strings.Join(migrations[:v], ";\n")+fmt.Sprintf(`;
-INSERT INTO resources (resource, cycle, completed) VALUES ('contacts', 3, 2);
+`+olderRows+`
 INSERT INTO outbox (id, type, resource) VALUES ('e1', 'contact.created', 'contacts');
 PRAGMA user_version = %d; PRAGMA application_id = %d;`, v, applicationID))
 			s, err := Open(ctx, path)
@@ -42,6 +42,7 @@ PRAGMA user_version = %d; PRAGMA application_id = %d;`, v, applicationID))
 			if n, err := s.Fanout(ctx, "a", nil, t0); err != nil || n != 1 {
 				t.Errorf("fan-out of the kept event queued %d, %v; want 1", n, err)
 			}
+			checkHistoryAfterUpgrade(t, s)
 		})
 	}
 }
