@@ -475,21 +475,34 @@ func TestCycleSnapshotLookups(t *testing.T) {
 		r.up.put(i, "x", t0, t0)
 	}
 	r.mustCycle()
-	step := func(what, want string, lookups Lookups) {
+	// step runs a cycle and checks its events and lookups; previous is
+	// the previous its one event must carry.
+	step := func(what, want string, lookups Lookups, previous ...string) {
 		t.Helper()
 		res, evs := r.mustCycle()
 		if got := strings.Join(kinds(evs), " "); got != want || res.Lookups != lookups {
 			t.Fatalf("%s: events %q, lookups %+v; want %q, %+v", what, got, res.Lookups, want, lookups)
 		}
+		for i, p := range previous {
+			if string(evs[i].Previous) != p {
+				t.Errorf("%s: %s previous = %s, want %s", what, kinds(evs)[i], evs[i].Previous, p)
+			}
+		}
+	}
+	content := func(id int, name string, updated time.Time) string {
+		b, _ := json.Marshal(map[string]any{"id": id, "name": name, "date_created": t0, "last_updated": updated})
+		return string(b)
 	}
 	r.up.del(4)
-	step("4 deleted", "contact.deleted:4", Lookups{Gone: 1})
+	step("4 deleted", "contact.deleted:4", Lookups{Gone: 1}, content(4, "x", t0))
 	r.up.hide[5] = true // a walk that missed it
 	step("5 missed by the listing", "", Lookups{Found: 1})
 	r.up.put(5, "edited", t0, t1)
-	step("5 missed, and changed", "contact.updated:5", Lookups{Found: 1})
+	step("5 missed, and changed", "contact.updated:5", Lookups{Found: 1}, content(5, "x", t0))
 	delete(r.up.hide, 5)
 	step("5 listed again", "", Lookups{})
+	r.up.put(5, "edited again", t0, t2)
+	step("5 changed again: the version its lookup found is its previous", "contact.updated:5", Lookups{}, content(5, "edited", t1))
 
 	r.up.del(6)
 	r.up.itemStatus = http.StatusInternalServerError
@@ -497,7 +510,7 @@ func TestCycleSnapshotLookups(t *testing.T) {
 	r.up.itemStatus = http.StatusNotFound
 	step("item_url answering 404 for everything", "", Lookups{Failed: 1})
 	r.up.itemStatus = 0
-	step("item_url back", "contact.deleted:6", Lookups{Gone: 1})
+	step("item_url back", "contact.deleted:6", Lookups{Gone: 1}, content(6, "x", t0))
 	if r.up.lookups == 0 {
 		t.Fatal("no lookup reached the upstream")
 	}
