@@ -45,7 +45,8 @@ complete, if coarse, daemon. As in run, a destination the state file knows
 but the config no longer names is dropped with its pending deliveries.
 
 --dry-run runs against a scratch copy of the state file: it prints what
-would be emitted, and commits and delivers nothing. --quiet is for cron,
+would be emitted, and commits and delivers nothing; it polls every
+resource, those a running daemon holds too. --quiet is for cron,
 which mails whatever a job prints: it prints no events, and only what needs
 a person — failures, a cycle that skipped every record, deletes held back
 by delete_guard, deliveries that died, destinations a 410 disabled.
@@ -275,11 +276,38 @@ func openStore(ctx context.Context, st config.State, dry bool) (cursor.Store, fu
 	}
 	// Only the copy is brought up to this pollhook's schema.
 	s, err := cursor.Open(ctx, scratch)
+	if err == nil {
+		err = releaseAll(ctx, s)
+		if err != nil {
+			s.Close()
+		}
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("open dry-run copy of %s: %w", path, err)
 	}
 	return s, func() { s.Close(); os.RemoveAll(dir) }, nil
+}
+
+// releaseAll gives up every lease of a dry run's copy of the state: no
+// other process writes the copy, so the resources a running daemon holds
+// are polled there as any other (a PostgreSQL scratch copy has no leases
+// either).
+func releaseAll(ctx context.Context, s cursor.Store) error {
+	leases, err := s.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	byHolder := map[string][]string{}
+	for _, l := range leases {
+		byHolder[l.Holder] = append(byHolder[l.Holder], l.Name)
+	}
+	for holder, names := range byHolder {
+		if err := s.ReleaseLeases(ctx, holder, names); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyState writes a consistent copy of the state file at path to scratch

@@ -333,6 +333,21 @@ func readSQLiteFile(t *testing.T, path string) sqliteFile {
 	return f
 }
 
+// backfilled serves record 1 and runs once over it with start:
+// beginning: the state of dir knows it.
+func backfilled(t *testing.T) (api *tinyAPI, dir, cfg string) {
+	t.Helper()
+	api = &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	dir = t.TempDir()
+	cfg = writeConfig(t, dir, srv.URL, "    start: beginning\n")
+	if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 {
+		t.Fatalf("once: code %d, %s", code, errOut)
+	}
+	return api, dir, cfg
+}
+
 func TestDryRunLeavesStateFileAlone(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -359,14 +374,7 @@ func TestDryRunLeavesStateFileAlone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
-			srv := httptest.NewServer(api)
-			defer srv.Close()
-			dir := t.TempDir()
-			cfg := writeConfig(t, dir, srv.URL, "    start: beginning\n")
-			if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 {
-				t.Fatalf("once: code %d, %s", code, errOut)
-			}
+			api, dir, cfg := backfilled(t)
 			state := filepath.Join(dir, "state.db")
 			tt.prepare(t, state)
 			before := readSQLiteFile(t, state)
@@ -392,6 +400,35 @@ func TestDryRunLeavesStateFileAlone(t *testing.T) {
 				t.Errorf("files beside the state file: %q, were %q", after.dir, before.dir)
 			}
 		})
+	}
+}
+
+// TestDryRunBesideADaemon: a dry run polls a copy of the state that no
+// other process writes, so it polls the resources a running daemon holds
+// as any other (as on PostgreSQL, whose scratch copy has no leases), and
+// shows what would be emitted; a real once beside the daemon leaves them
+// to it.
+func TestDryRunBesideADaemon(t *testing.T) {
+	t.Parallel()
+	api, dir, cfg := backfilled(t)
+	// A daemon polls things: it holds its lease.
+	store, err := cursor.Open(context.Background(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.AcquireLeases(context.Background(), "daemon.example:42:abcdef", []string{cursor.ResourceLease("things")}, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	api.set("2", "2026-11-02T10:00:00Z")
+	out, errOut, code := runCLI(t, "once", "-c", cfg, "--dry-run")
+	if got := eventTypes(t, out); code != 0 || len(got) != 1 || !strings.HasPrefix(got[0], "thing.created:2:") || strings.Contains(errOut, "not polled") {
+		t.Errorf("dry run beside a daemon: code %d, events %v, stderr %s; want thing.created of 2", code, got, errOut)
+	}
+	out, errOut, code = runCLI(t, "once", "-c", cfg)
+	if code != 0 || out != "" || !strings.Contains(errOut, "things: not polled: another pollhook process holds it (daemon.example:42:abcdef)") {
+		t.Errorf("once beside a daemon: code %d, stdout %q, stderr %s; want things left to the daemon", code, out, errOut)
 	}
 }
 
