@@ -437,3 +437,20 @@ func TestChangedFields(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryNoFieldChanged: an update found by its updated date alone,
+// on a resource whose transform leaves that date out of the record,
+// carries the record as previous and an empty changed_fields: no field
+// of the record changed. A nested change names its top-level field.
+func TestHistoryNoFieldChanged(t *testing.T) {
+	r := newHistoryRig(t, dated+`
+    transform: 'del(.updated_at)'`)
+	at := func(n int) string { return t0.Add(time.Duration(n) * time.Second).Format(time.RFC3339) }
+	r.up.set(`{"id":1,"name":"Ada","meta":{"tier":1},"updated_at":"` + at(1) + `"}`)
+	r.expect("first cycle")
+	kept := `{"id":1,"meta":{"tier":1},"name":"Ada"}`
+	r.up.set(`{"id":1,"name":"Ada","meta":{"tier":1},"updated_at":"` + at(2) + `"}`)
+	r.expect("only the date moved", ev("thing.updated 1", kept))
+	r.up.set(`{"id":1,"name":"Ada","meta":{"tier":2},"updated_at":"` + at(3) + `"}`)
+	r.expect("a nested value changed", ev("thing.updated 1", kept, "meta"))
+}
