@@ -150,52 +150,84 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version`, len(pgMigrations))
 // others are copied empty.
 var scratchTables = []string{"pollhook_schema", "resources", "seen", "seen_content", "counters"}
 
-// Scratch returns a store on a copy of the resources' state — watermarks,
-// cycles, the records seen and their contents, not the outbox,
-// deliveries, subscriptions or leases — in a new schema of the same
-// database, for a dry run; drop closes it and drops the schema. The store
-// itself is not changed.
-func (s *Postgres) Scratch(ctx context.Context) (scratch *Postgres, drop func(), err error) {
-	name := "pollhook_dry_run_" + strings.ToLower(randomWord())
-	var from string
-	if err := s.r.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&from); err != nil {
-		return nil, nil, fmt.Errorf("copy state for a dry run: %w", err)
-	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		from := pgx.Identifier{from}.Sanitize()
-		to := pgx.Identifier{name}.Sanitize()
-		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+to); err != nil {
-			return err
-		}
-		for _, t := range append(slices.Clone(pgTables), "pollhook_schema") {
-			tbl := pgx.Identifier{t}.Sanitize()
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s.%s INCLUDING ALL)", to, tbl, from, tbl)); err != nil {
-				return err
-			}
-			if slices.Contains(scratchTables, t) {
-				if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.%s SELECT * FROM %s.%s", to, tbl, from, tbl)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+// OpenPostgresScratch returns a store on a copy of the resources' state in
+// the PostgreSQL database dsn points at — watermarks, cycles, the records
+// seen and their contents, not the outbox, deliveries, subscriptions or
+// leases — for a dry run: the copy is a new schema of that database,
+// brought up to this pollhook's schema version. The database itself is not
+// changed: its schema is not migrated (replicas of an older pollhook may
+// be running on it), and one that pollhook has not used yet gives an empty
+// copy. drop closes the copy and drops its schema.
+func OpenPostgresScratch(ctx context.Context, dsn string) (scratch *Postgres, drop func(), err error) {
+	loc, err := ParsePostgresDSN(dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("copy state for a dry run: %w", err)
+		return nil, nil, err
 	}
+	cfg, _ := pgx.ParseConfig(dsn)
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(1)
+	name := "pollhook_dry_run_" + strings.ToLower(randomWord())
 	dropSchema := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s.w.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
+		db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
+		db.Close()
 	}
-	cfg, _ := pgx.ParseConfig(s.dsn)
+	if err := copyForDryRun(ctx, db, name); err != nil {
+		dropSchema()
+		return nil, nil, fmt.Errorf("copy state %s for a dry run: %w", loc, err)
+	}
 	cfg.RuntimeParams["search_path"] = name
-	scratch, err = openPostgres(ctx, cfg, s.loc+" (a dry-run copy)", s.dsn)
+	scratch, err = openPostgres(ctx, cfg, loc+" (a dry-run copy)", dsn)
 	if err != nil {
 		dropSchema()
 		return nil, nil, err
 	}
 	return scratch, func() { scratch.Close(); dropSchema() }, nil
+}
+
+// copyForDryRun creates schema name and copies into it the tables of
+// pollhook that the current schema holds, as they are: the rows of
+// scratchTables, the others empty. A schema without pollhook_schema is
+// not (yet) pollhook's: its tables are copied empty, so that the copy
+// refuses, as the database would, tables pollhook did not create.
+func copyForDryRun(ctx context.Context, db *sql.DB, name string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var from string
+	if err := tx.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&from); err != nil {
+		return err
+	}
+	all := append(slices.Clone(pgTables), "pollhook_schema")
+	exists, err := stringSet(ctx, tx, `
+SELECT table_name FROM information_schema.tables
+WHERE table_schema = $1 AND table_name = ANY($2)`, from, all)
+	if err != nil {
+		return err
+	}
+	src, dst := pgx.Identifier{from}.Sanitize(), pgx.Identifier{name}.Sanitize()
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+dst); err != nil {
+		return err
+	}
+	for _, t := range all {
+		if !exists[t] {
+			continue
+		}
+		tbl := pgx.Identifier{t}.Sanitize()
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s.%s INCLUDING ALL)", dst, tbl, src, tbl)); err != nil {
+			return err
+		}
+		if exists["pollhook_schema"] && slices.Contains(scratchTables, t) {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.%s SELECT * FROM %s.%s", dst, tbl, src, tbl)); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
 }
 
 func randomWord() string { return rand.Text()[:12] }
@@ -313,21 +345,8 @@ func (postgresDialect) insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx
 	for i, e := range events {
 		ids[i] = e.ID
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM outbox WHERE id = ANY($1)`, ids)
+	there, err := stringSet(ctx, tx, `SELECT id FROM outbox WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return err
-	}
-	there := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		there[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	fresh := make([]Event, 0, len(events))
@@ -353,6 +372,25 @@ INSERT INTO outbox (seq, `+eventValueColumns+`)
 VALUES `, ``, 12, len(fresh), func(i int, args []any) []any {
 		return append(append(args, last+int64(i)+1), eventValues(fresh[i])...)
 	})
+}
+
+// stringSet returns the values of the one text column that query q
+// gives.
+func stringSet(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	set := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		set[v] = true
+	}
+	return set, rows.Err()
 }
 
 // pgTables are the tables of the schema, for the check that a database is

@@ -3,6 +3,7 @@ package cursor
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -125,5 +126,68 @@ INSERT INTO pollhook_schema (id, version) VALUES (1, %d);`, v)
 			}
 			checkHistoryAfterUpgrade(t, s)
 		})
+	}
+}
+
+// TestPostgresScratchOfAnOlderDatabase: a dry run's copy of a database
+// an older pollhook wrote is brought up to date, with the resources'
+// records; the database is left at its version (replicas of the older
+// pollhook may run on it), and the copy's schema is gone after drop. A
+// database of a newer pollhook is refused, and leaves no copy behind.
+func TestPostgresScratchOfAnOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.DSN(t)
+	dsn := pgtest.Schema(t, db)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	const v = 4 // the version before record history
+	if _, err := raw.ExecContext(ctx, strings.Join(pgMigrations[:v], ";\n")+`;
+CREATE TABLE pollhook_schema (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+INSERT INTO pollhook_schema (id, version) VALUES (1, 4);`+olderRows); err != nil {
+		t.Fatal(err)
+	}
+	// state is the database's schema version, whether it has record
+	// history's table, and how many dry-run copies it holds.
+	state := func() (version int, history bool, copies int) {
+		t.Helper()
+		err := raw.QueryRowContext(ctx, `SELECT (SELECT version FROM pollhook_schema),
+	EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'seen_content'),
+	(SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'pollhook_dry_run_%')`).Scan(&version, &history, &copies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return version, history, copies
+	}
+
+	scratch, drop, err := OpenPostgresScratch(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, err := scratch.Seen(ctx, "contacts", []string{"a", "b"})
+	if err != nil || len(seen) != 2 {
+		t.Errorf("records in the copy = %v, %v; want a and b", seen, err)
+	}
+	if _, err := scratch.Contents(ctx, "contacts", []string{"a"}); err != nil {
+		t.Errorf("contents in the copy: %v; want it migrated", err)
+	}
+	if v, history, copies := state(); v != 4 || history || copies != 1 {
+		t.Errorf("while the copy is open: the database at version %d, record history %v, %d copies; want version 4 unchanged, one copy", v, history, copies)
+	}
+	drop()
+	if v, history, copies := state(); v != 4 || history || copies != 0 {
+		t.Errorf("after drop: the database at version %d, record history %v, %d copies; want version 4 unchanged, no copy", v, history, copies)
+	}
+
+	if _, err := raw.ExecContext(ctx, `UPDATE pollhook_schema SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenPostgresScratch(ctx, dsn); !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("a copy of a newer database: %v, want ErrSchemaTooNew", err)
+	}
+	if _, _, copies := state(); copies != 0 {
+		t.Errorf("a refused copy left %d copies behind", copies)
 	}
 }

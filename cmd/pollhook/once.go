@@ -251,16 +251,7 @@ func openStore(ctx context.Context, st config.State, dry bool) (cursor.Store, fu
 		return s, func() { s.Close() }, nil
 	}
 	if st.DSN != "" {
-		s, err := cursor.OpenPostgres(ctx, string(st.DSN))
-		if err != nil {
-			return nil, nil, err
-		}
-		defer s.Close()
-		scratch, drop, err := s.Scratch(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		return scratch, drop, nil
+		return cursor.OpenPostgresScratch(ctx, string(st.DSN))
 	}
 	path := st.Path
 	dir, err := os.MkdirTemp("", "pollhook-dry-run-")

@@ -51,9 +51,16 @@ func (a *tinyAPI) set(id, updated string) {
 
 func writeConfig(t *testing.T, dir, baseURL, extra string) string {
 	t.Helper()
+	return writeStateConfig(t, dir, "path: "+filepath.Join(dir, "state.db"), baseURL, extra)
+}
+
+// writeStateConfig is writeConfig with state, the state block's key
+// (path: … or dsn: …).
+func writeStateConfig(t *testing.T, dir, state, baseURL, extra string) string {
+	t.Helper()
 	path := filepath.Join(dir, "pollhook.yaml")
 	yml := fmt.Sprintf(`state:
-  path: %s
+  %s
 sources:
   - name: api
     base_url: %s
@@ -65,7 +72,7 @@ resources:
     items: .items
     dates: { updated_field: updated, updated_format: rfc3339 }
     deletes: snapshot
-%s`, filepath.Join(dir, "state.db"), baseURL, extra)
+%s`, state, baseURL, extra)
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -108,5 +109,44 @@ destinations:
 	_, errOut = cli(0, "once")
 	if !strings.Contains(errOut, "delivery: 3 delivered") {
 		t.Errorf("once after the replay:\n%s", errOut)
+	}
+}
+
+// TestDryRunLeavesPostgresAlone: a dry run against a PostgreSQL database
+// changes nothing in it, as one against a SQLite file leaves the file as
+// it was: on a database pollhook has not used yet it creates no table (the
+// scratch copy is made and migrated in a schema of its own, and dropped).
+func TestDryRunLeavesPostgresAlone(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	cfg := writeStateConfig(t, t.TempDir(), "dsn: "+dsn, srv.URL, "    start: beginning\n")
+	out, errOut, code := runCLI(t, "once", "--dry-run", "-c", cfg)
+	if got := eventTypes(t, out); code != 0 || len(got) != 1 {
+		t.Fatalf("dry run: code %d, events %v, stderr %s", code, got, errOut)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tables []string
+	rows, err := db.Query(`SELECT table_schema || '.' || table_name FROM information_schema.tables
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if len(tables) > 0 {
+		t.Errorf("the dry run left tables in the database: %v", tables)
 	}
 }
