@@ -263,6 +263,20 @@ func (n *natsTransport) send(ctx context.Context, events []cursor.Event, a *Atte
 		n.publishAsync(ctx, js, msgs, acks, errs)
 	}
 	n.outcome(ctx, msgs, acks, errs, a)
+	if errors.Is(a.Err, nats.ErrMaxPayload) {
+		a.Err = fmt.Errorf("%w: a message takes at most %d bytes on this server (its max_payload), and an event's body here has %d; "+
+			"an update carries its record twice (data and previous): raise the server's max_payload, or make the records smaller "+
+			"(transform, or keep_content: false on the resource)", a.Err, nc.MaxPayload(), largest(msgs))
+	}
+}
+
+// largest is the size of the largest body of msgs.
+func largest(msgs []message) int {
+	n := 0
+	for _, m := range msgs {
+		n = max(n, len(m.msg.Data))
+	}
+	return n
 }
 
 // message returns the message of event e: its body in the destination's

@@ -224,6 +224,25 @@ func TestNATSRefusals(t *testing.T) {
 			t.Errorf("attempt = %+v", a)
 		}
 	})
+	// The shared server takes messages up to its default 1 MB: a record
+	// of 600 KB goes, its update with the record before it does not, and
+	// the attempt says why and what to do.
+	t.Run("a message over the server's max_payload", func(t *testing.T) {
+		stream, prefix := natstest.Names(t, js)
+		d := newDest(t, natsDest("bus", url, prefix+".{type}", stream), Options{})
+		ev := event("1", "updated")
+		ev.Data = json.RawMessage(`{"id":"1","notes":"` + strings.Repeat("x", 600_000) + `"}`)
+		if a := d.Send(ctx, []cursor.Event{ev}); !a.OK() {
+			t.Fatalf("600 KB record: %v", a.Err)
+		}
+		ev.ID, ev.Previous = "evt_with_previous", ev.Data
+		a := d.Send(ctx, []cursor.Event{ev})
+		if a.OK() || !strings.Contains(a.Err.Error(), "maximum payload exceeded") ||
+			!strings.Contains(a.Err.Error(), "at most 1048576 bytes on this server (its max_payload)") ||
+			!strings.Contains(a.Err.Error(), "raise the server's max_payload") {
+			t.Errorf("attempt = %+v", a)
+		}
+	})
 }
 
 // TestNATSStreamDeletedIsCreatedAgain: a stream pollhook created and an
