@@ -54,16 +54,8 @@ func (s *SQLite) Register(holder string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("register lease holder %s: %w", holder, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, holder), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := lockNew(filepath.Join(dir, holder))
 	if err != nil {
-		return fmt.Errorf("register lease holder %s: %w", holder, err)
-	}
-	locked, err := tryLock(f)
-	if err == nil && !locked {
-		err = errors.New("another process holds its lock")
-	}
-	if err != nil {
-		f.Close()
 		return fmt.Errorf("register lease holder %s: %w", holder, err)
 	}
 	s.locks.dir, s.locks.holder, s.locks.own = dir, holder, f
@@ -80,6 +72,41 @@ func (s *SQLite) Register(holder string) error {
 		}
 	}
 	return nil
+}
+
+// beforeLock, when set (by tests), runs between making a holder file and
+// locking it.
+var beforeLock func(path string)
+
+// lockNew creates and locks the file at path. Another process may find
+// it unlocked in the moment between the two, take it for a holder that
+// ended and remove it: the lock is then on a file no longer at path, and
+// a new one is made.
+func lockNew(path string) (*os.File, error) {
+	for range 3 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if beforeLock != nil {
+			beforeLock(path)
+		}
+		locked, err := tryLock(f)
+		if err == nil && !locked {
+			err = errors.New("another process holds its lock")
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		held, err1 := f.Stat()
+		there, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, there) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, errors.New("its file was removed as soon as it was made, three times")
 }
 
 // reap releases the leases of holder if it is gone: if it has a file

@@ -107,3 +107,35 @@ func TestLeasesOfAnEndedProcess(t *testing.T) {
 		t.Errorf("Close left the holder's file: %v", err)
 	}
 }
+
+// TestRegisterRace: the file a process makes for its holder is removed by
+// another before it is locked (taken for a holder that ended): Register
+// makes a new one, which is there and locked.
+func TestRegisterRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	removed := 0
+	beforeLock = func(p string) {
+		if removed == 0 {
+			removed++
+			os.Remove(p)
+		}
+	}
+	defer func() { beforeLock = nil }()
+	if err := s.Register("host:1:racy"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(holdersDir(path), "host:1:racy")
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("the holder's file is not there: %v", err)
+	}
+	defer f.Close()
+	if locked, err := tryLock(f); err != nil || locked {
+		t.Errorf("the holder's file is not locked (lock taken: %v, %v)", locked, err)
+	}
+}
