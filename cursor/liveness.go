@@ -175,6 +175,20 @@ func (s *SQLite) AcquireLeases(ctx context.Context, holder string, names []strin
 	return s.sqlStore.AcquireLeases(ctx, holder, names, ttl, now)
 }
 
+// Leases is [sqlStore.Leases], after the leases of holders that are gone
+// were released (see Register): a process that shares out the work by
+// what Leases reports counts an ended holder out at once, rather than at
+// its next AcquireLeases.
+func (s *SQLite) Leases(ctx context.Context) ([]Lease, error) {
+	s.locks.mu.Lock()
+	holder := s.locks.holder
+	s.locks.mu.Unlock()
+	if err := s.releaseGone(ctx, holder, time.Now()); err != nil {
+		return nil, fmt.Errorf("read leases: release the leases of processes that ended: %w", err)
+	}
+	return s.sqlStore.Leases(ctx)
+}
+
 // Close closes the store and gives up this process's holder file.
 func (s *SQLite) Close() error {
 	err := s.sqlStore.Close()
