@@ -120,4 +120,7 @@ destinations:
 	if _, errOut, code := runCLI(t, "replay", "-c", cfg, "--destination", "app"); code != 2 || !strings.Contains(errOut, "say what to replay") {
 		t.Errorf("replay without a selector: code %d, %q", code, errOut)
 	}
+	if _, errOut, code := runCLI(t, "replay", "-c", cfg, "--destination", "ap", "--status", "dead"); code != 2 || !strings.Contains(errOut, `no destination "ap"`) || !strings.Contains(errOut, "(it has app)") {
+		t.Errorf("replay to a misspelt destination: code %d, %q; want the names there are", code, errOut)
+	}
 }

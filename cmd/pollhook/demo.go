@@ -306,10 +306,17 @@ func (d *demoReceiver) summary(w io.Writer, polls, changes int) {
 	}
 	sort.Strings(types)
 	sig := "all signatures valid"
-	if d.bad > 0 {
+	switch {
+	case d.bad > 0:
 		sig = plural(d.bad, "INVALID signature", "INVALID signatures")
+	case total == 0:
+		sig = "nothing to verify (the first poll records what exists; run longer to see changes)"
 	}
-	fmt.Fprintf(w, "\nsummary: %s, %s made in the CRM, %s delivered (%s), %s; %s\n",
-		plural(polls, "poll", "polls"), plural(changes, "change", "changes"), plural(total, "event", "events"),
-		strings.Join(types, ", "), plural(d.redeliveries, "redelivery", "redeliveries"), sig)
+	delivered := plural(total, "event", "events") + " delivered"
+	if total > 0 {
+		delivered += " (" + strings.Join(types, ", ") + ")"
+	}
+	fmt.Fprintf(w, "\nsummary: %s, %s made in the CRM, %s, %s; %s\n",
+		plural(polls, "poll", "polls"), plural(changes, "change", "changes"), delivered,
+		plural(d.redeliveries, "redelivery", "redeliveries"), sig)
 }

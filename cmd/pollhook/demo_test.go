@@ -61,3 +61,21 @@ func TestDemoKeep(t *testing.T) {
 		t.Errorf("pollhook %s: exit %d, %q\n%s", m[1], code, errOut, list)
 	}
 }
+
+// TestDemoSummaryOfNothing: a demo stopped before anything changed says
+// so, rather than calling no signature at all valid.
+func TestDemoSummaryOfNothing(t *testing.T) {
+	d, err := newDemoReceiver(&strings.Builder{}, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	d.summary(&out, 1, 0)
+	got := out.String()
+	if strings.Contains(got, "()") || strings.Contains(got, "all signatures valid") {
+		t.Errorf("summary of no events = %q", got)
+	}
+	if !strings.Contains(got, "0 events delivered, ") || !strings.Contains(got, "nothing to verify") {
+		t.Errorf("summary of no events = %q; want it to say nothing was delivered or verified", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pollhook/pollhook/cursor"
@@ -59,7 +60,11 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if cfg.Destination(*dest) == nil {
-		return &usageError{fmt.Sprintf("replay: no destination %q in %s", *dest, cfg.File)}
+		names := make([]string, len(cfg.Destinations))
+		for i, d := range cfg.Destinations {
+			names[i] = d.Name
+		}
+		return &usageError{fmt.Sprintf("replay: no destination %q in %s (it has %s)", *dest, cfg.File, strings.Join(names, ", "))}
 	}
 	store, err := openState(ctx, cfg.State)
 	if err != nil {
