@@ -93,8 +93,11 @@ func runDeliveries(ctx context.Context, e *env, args []string) error {
 			next = fmtTime(d.NextAt)
 		}
 		last := "-"
-		if d.LastStatus != 0 {
+		switch {
+		case d.LastStatus != 0:
 			last = strconv.Itoa(d.LastStatus)
+		case d.Status == cursor.StatusDelivered:
+			last = "ok" // a destination without status codes: NATS, stdout, a file
 		}
 		rows = append(rows, []string{d.Destination, d.EventID, d.Type, string(d.Status), strconv.Itoa(len(made)), next, last, oneLine(d.LastError, 60)})
 	}

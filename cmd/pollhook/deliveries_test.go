@@ -124,3 +124,25 @@ destinations:
 		t.Errorf("replay to a misspelt destination: code %d, %q; want the names there are", code, errOut)
 	}
 }
+
+// TestDeliveriesToAFile: a delivery to a destination without status
+// codes (a file here; NATS and stdout alike) shows it succeeded.
+func TestDeliveriesToAFile(t *testing.T) {
+	t.Parallel()
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z"}}
+	up := httptest.NewServer(api)
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, up.URL, fmt.Sprintf(`    start: beginning
+destinations:
+  - name: log
+    url: file://%s/events.jsonl
+`, dir))
+	if _, errOut, code := runCLI(t, "once", "-c", cfg); code != 0 {
+		t.Fatalf("once: code %d, stderr %q", code, errOut)
+	}
+	out, _, _ := runCLI(t, "deliveries", "-c", cfg)
+	if !regexp.MustCompile(`(?m)^log\s+evt_\S+\s+\S+\s+delivered\s+1\s+-\s+ok\s+-\s*$`).MatchString(out) {
+		t.Errorf("deliveries to a file:\n%s\nwant its LAST to say ok", out)
+	}
+}
