@@ -96,6 +96,9 @@ func (s *sqlStore) CommitPage(ctx context.Context, p Page) error {
 	if err != nil {
 		return fmt.Errorf("commit page of %s: %w", p.Resource, err)
 	}
+	if len(p.Events) > 0 {
+		s.watchers.committed()
+	}
 	return nil
 }
 
@@ -174,6 +177,9 @@ func (s *sqlStore) FinishCycle(ctx context.Context, f Finish) (FinishResult, err
 	}, writeKind{writeCommit, f.Resource})
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("finish cycle %d of %s: %w", f.Cycle, f.Resource, err)
+	}
+	if res.Deleted > 0 {
+		s.watchers.committed()
 	}
 	return res, nil
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -276,8 +277,12 @@ const outboxChannel = "pollhook_outbox"
 // WatchOutbox calls notify when a transaction that added outbox events
 // commits, in any replica: it LISTENs on a connection of its own. While
 // that connection is down it looks at the outbox's last seq every second
-// instead, and listens again as soon as it can.
+// instead, and listens again as soon as it can. The commits of this store
+// value are told at once, whatever the connection.
 func (s *Postgres) WatchOutbox(ctx context.Context, notify func()) {
+	var local sync.WaitGroup
+	defer local.Wait()
+	local.Go(func() { s.watchLocal(ctx, notify) })
 	for ctx.Err() == nil {
 		err := s.listen(ctx, notify)
 		if ctx.Err() != nil || err == nil {
@@ -285,7 +290,7 @@ func (s *Postgres) WatchOutbox(ctx context.Context, notify func()) {
 		}
 		// Poll until the next try to listen.
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s.pollOutbox(pctx, time.Second, notify)
+		s.pollOutbox(pctx, time.Second, nil, notify)
 		cancel()
 		notify() // what was committed while nobody listened
 	}

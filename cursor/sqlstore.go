@@ -41,6 +41,8 @@ type sqlStore struct {
 	health writeHealth // storage errors of pipeline writes; see WriteErr
 	reads  writeHealth // storage errors of pipeline reads; see Health
 	stmts  sync.Map    // statement as written → rebound
+
+	watchers outboxWatchers // WatchOutbox calls, told of this value's commits of events
 }
 
 // q returns statement q in the backend's SQL.

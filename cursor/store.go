@@ -45,6 +45,8 @@ type SQLite struct {
 	file os.FileInfo // the file as opened, to tell it from another at path later
 
 	locks holderLocks // see Register
+
+	outboxPoll time.Duration // how often WatchOutbox looks for other processes' events
 }
 
 // sqliteDialect is SQLite's SQL, as this package writes it.
@@ -99,7 +101,7 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLite{sqlStore: &sqlStore{d: sqliteDialect{}, w: w, loc: path}, path: path, dsn: dsn}
+	s := &SQLite{sqlStore: &sqlStore{d: sqliteDialect{}, w: w, loc: path}, path: path, dsn: dsn, outboxPoll: outboxPoll}
 	s.health.isStorage = s.d.storageError
 	s.reads.isStorage = s.d.storageError
 	if err := s.migrate(ctx); err != nil {

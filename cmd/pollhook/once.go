@@ -38,9 +38,12 @@ it was, and the exit code is 1; so is a cycle that read records but had to
 skip every one of them (a misspelt id_field, a date format that does not
 fit), as nothing it read can ever be reported.
 
-Then, when the config has destinations, one delivery pass: every delivery
-due now is sent (new events, and retries whose time has come); what fails
-stays pending for the next run. This makes "pollhook once" from cron a
+When the config has destinations, the events are delivered as the cycles
+commit them, page by page, while the next pages are fetched; once every
+resource is polled, what is left is delivered and the command exits.
+Every delivery due when it started is sent (new events, and retries
+whose time has come); what fails stays pending for the next run, and is
+not tried again before it. This makes "pollhook once" from cron a
 complete, if coarse, daemon. As in run, a destination the state file knows
 but the config no longer names is dropped with its pending deliveries.
 

@@ -37,11 +37,7 @@ destinations:
     url: %s
     retry: { schedule: [100ms] }
 `, filepath.Join(dir, "state.db"), up, dest)
-	cfg, err := config.Parse(filepath.Join(dir, "pollhook.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return parseConfig(t, dir, yaml)
 }
 
 // TestActions: the operator's actions on a running daemon — poll now,

@@ -18,8 +18,9 @@ type OnceOptions struct {
 	// Resources are the resources to poll; all when empty.
 	Resources []string
 	// Deliver makes delivery passes to the configured destinations and
-	// the active subscribers while the resources are polled, and one
-	// after: every delivery due is sent; what fails stays pending.
+	// the active subscribers while the resources are polled (each commit
+	// of events starts one), and one after: every delivery due is sent;
+	// what fails stays pending.
 	Deliver bool
 	// OnCycle, when set, is called after each resource's cycle with the
 	// events it wrote (those of the pages a failed cycle committed too).
@@ -41,10 +42,12 @@ type OnceResult struct {
 }
 
 // Once polls each resource once, one after another, while delivering what
-// the polls detect (with OnceOptions.Deliver), then makes a last delivery
-// pass. The passes send what is due as of the moment Once began: the new
-// events, and the retries due before it; what fails waits for the next
-// run. A resource another process holds the lease of is not polled (and
+// the polls detect (with OnceOptions.Deliver): a page's events are sent as
+// soon as the page commits, while the next pages are fetched. When every
+// resource is polled, it makes a last delivery pass and returns once that
+// is done. The passes send what is due as of the moment Once began: the
+// new events, and the retries due before it; what fails waits for the
+// next run. A resource another process holds the lease of is not polled (and
 // named in the result): a `pollhook run`, or an earlier `pollhook once`
 // still at work, polls it. The destinations of the config exist in the
 // store before anything is polled, so that a Once stopped part-way loses
@@ -101,6 +104,17 @@ func (r *Runtime) Once(ctx context.Context, opts OnceOptions) (OnceResult, error
 		r.passTime.Store(&begun)
 		defer r.passTime.Store(nil)
 		d = startPasses(ctx, r.engine)
+		// Each commit of events (a page, a cycle's deletes) starts a
+		// pass, so that delivery runs beside the polls; events of other
+		// processes (a daemon's, for a destination it leaves to this
+		// one) are delivered too.
+		watch, stopWatch := context.WithCancel(ctx)
+		var ww sync.WaitGroup
+		ww.Go(func() { r.store.WatchOutbox(watch, d.kick) })
+		defer func() {
+			stopWatch()
+			ww.Wait()
+		}()
 	}
 	holders := r.leases.Holders()
 	for _, n := range names {
@@ -115,9 +129,6 @@ func (r *Runtime) Once(ctx context.Context, opts OnceOptions) (OnceResult, error
 		}
 		if err != nil {
 			res.Failed = append(res.Failed, fmt.Errorf("resource %s: %w", n, err))
-		}
-		if d != nil && len(events) > 0 {
-			d.kick()
 		}
 	}
 	if d != nil {

@@ -135,11 +135,7 @@ func (rc *receiver) types(t *testing.T) (map[string]int, []string) {
 func testConfig(t *testing.T, dir, up, dest string, n int, extra string) *config.Config {
 	t.Helper()
 	var b strings.Builder
-	state := "path: " + filepath.Join(dir, "state.db")
-	if strings.HasPrefix(dir, "postgres") {
-		state = "dsn: " + dir // a database of the test's own: see stateDir
-	}
-	fmt.Fprintf(&b, "state:\n  %s\nsources:\n  - name: up\n    base_url: %s\nresources:\n", state, up)
+	fmt.Fprintf(&b, "state:\n  %s\nsources:\n  - name: up\n    base_url: %s\nresources:\n", stateKey(dir), up)
 	for i := range n {
 		fmt.Fprintf(&b, `  - name: r%d
     object: thing
@@ -154,7 +150,22 @@ func testConfig(t *testing.T, dir, up, dest string, n int, extra string) *config
 		fmt.Fprintf(&b, "destinations:\n  - name: app\n    url: %s\n    events: [\"*.*\"]\n    retry: { schedule: [1s, 1s, 1s] }\n", dest)
 	}
 	b.WriteString(extra)
-	cfg, err := config.Parse(filepath.Join(dir, "pollhook.yaml"), []byte(b.String()), func(string) (string, bool) { return "", false })
+	return parseConfig(t, dir, b.String())
+}
+
+// stateKey is the key of the state block for a state in dir (see
+// stateDir): path: for SQLite, dsn: for PostgreSQL.
+func stateKey(dir string) string {
+	if strings.HasPrefix(dir, "postgres") {
+		return "dsn: " + dir // a database of the test's own
+	}
+	return "path: " + filepath.Join(dir, "state.db")
+}
+
+// parseConfig parses yaml as the config file of dir, with no environment.
+func parseConfig(t testing.TB, dir, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(dir, "pollhook.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
