@@ -623,6 +623,18 @@ SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending'
 	return fromNanos(n.Int64), true, nil
 }
 
+// The statements of RecordOutcomes.
+const (
+	outcomeUpdate = `
+UPDATE deliveries
+SET status = ?3, attempts = attempts + ?4,
+    next_at = CASE WHEN CAST(?5 AS BIGINT) = 0 THEN next_at ELSE CAST(?5 AS BIGINT) END,
+    last_status = ?6, last_error = ?7, done_at = ?8
+WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`
+	attemptInsert = `
+INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error, response) VALUES `
+)
+
 // RecordOutcomes writes attempt outcomes in one transaction: an attempt
 // row for each, and the new state of its delivery. An outcome for a
 // delivery that is no longer pending (replayed or pruned meanwhile) is
@@ -648,20 +660,18 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, lease Lease, outcomes []O
 			kinds = append(kinds, k)
 		}
 	}
-	err := s.pipelineTx(ctx, func(tx *sql.Tx) error {
+	// Every transaction of the delivery loop runs these: prepared once,
+	// they are not parsed again.
+	err := errors.Join(s.prepare(ctx, leaseCheck), s.prepare(ctx, outcomeUpdate),
+		s.prepareRows(ctx, attemptInsert, ``, 8, len(outcomes)))
+	if err != nil {
+		return fmt.Errorf("record delivery attempts: %w", err)
+	}
+	err = s.pipelineTx(ctx, func(tx *sql.Tx) error {
 		if err := s.checkLease(ctx, tx, lease, lease.Name); err != nil {
 			return err
 		}
-		upd, err := tx.PrepareContext(ctx, s.q(`
-UPDATE deliveries
-SET status = ?3, attempts = attempts + ?4,
-    next_at = CASE WHEN CAST(?5 AS BIGINT) = 0 THEN next_at ELSE CAST(?5 AS BIGINT) END,
-    last_status = ?6, last_error = ?7, done_at = ?8
-WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`))
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
+		upd := s.preparedIn(ctx, tx, outcomeUpdate)
 		logged := make([]Outcome, 0, len(outcomes))
 		for _, o := range outcomes {
 			counted, done := 0, int64(0)
@@ -684,13 +694,11 @@ WHERE destination = ?1 AND event_id = ?2 AND status = 'pending'`))
 				logged = append(logged, o)
 			}
 		}
-		return s.execRows(ctx, tx, `
-INSERT INTO attempts (destination, event_id, body_id, at, status, latency, error, response) VALUES `, ``,
-			8, len(logged), func(i int, args []any) []any {
-				o := logged[i]
-				return append(args, o.Destination, o.EventID, o.BodyID, nanos(o.At), o.HTTPStatus,
-					int64(o.Latency), truncate(o.Error, MaxErrorBytes), truncate(o.Response, MaxResponseBytes))
-			})
+		return s.execRows(ctx, tx, attemptInsert, ``, 8, len(logged), func(i int, args []any) []any {
+			o := logged[i]
+			return append(args, o.Destination, o.EventID, o.BodyID, nanos(o.At), o.HTTPStatus,
+				int64(o.Latency), truncate(o.Error, MaxErrorBytes), truncate(o.Response, MaxResponseBytes))
+		})
 	}, kinds...)
 	if err != nil {
 		return fmt.Errorf("record delivery attempts: %w", err)

@@ -216,6 +216,9 @@ func (s *sqlStore) Leases(ctx context.Context) ([]Lease, error) {
 // checkLease fails with a *LeaseError unless l is held, with its fence, by
 // its holder, and names want. It runs inside the write it guards, so the
 // check and the write are one transaction.
+// leaseCheck reads a lease for checkLease.
+const leaseCheck = `SELECT holder, fence, expires_at FROM leases WHERE name = ? /*FOR SHARE*/`
+
 func (s *sqlStore) checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
 	if l.Name != want {
 		return fmt.Errorf("write under lease %q, want lease %q", l.Name, want)
@@ -227,7 +230,13 @@ func (s *sqlStore) checkLease(ctx context.Context, tx *sql.Tx, l Lease, want str
 	var fence, exp int64
 	// Row-locked where the backend has row locks: a takeover waits for
 	// this write to commit, so no write lands after it.
-	err := tx.QueryRowContext(ctx, s.q(`SELECT holder, fence, expires_at FROM leases WHERE name = ? /*FOR SHARE*/`), l.Name).Scan(&holder, &fence, &exp)
+	var row *sql.Row
+	if st := s.preparedIn(ctx, tx, leaseCheck); st != nil {
+		row = st.QueryRowContext(ctx, l.Name)
+	} else {
+		row = tx.QueryRowContext(ctx, s.q(leaseCheck), l.Name)
+	}
+	err := row.Scan(&holder, &fence, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &LeaseError{Name: l.Name}
 	}

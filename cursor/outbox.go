@@ -20,7 +20,8 @@ const eachBatch = 256
 const rowsPerInsert = 100
 
 // execRows runs head VALUES (...), (...) tail for n rows of cols columns,
-// rowsPerInsert rows a statement; row appends the arguments of row i.
+// rowsPerInsert rows a statement; row appends the arguments of row i. It
+// uses the statements prepareRows prepared.
 func (s *sqlStore) execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, row func(i int, args []any) []any) error {
 	var full *sql.Stmt
 	args := make([]any, 0, cols*min(n, rowsPerInsert))
@@ -30,22 +31,43 @@ func (s *sqlStore) execRows(ctx context.Context, tx *sql.Tx, head, tail string, 
 		for i := start; i < start+k; i++ {
 			args = row(i, args)
 		}
+		text := head + placeholders(cols, k) + tail
+		st := s.preparedIn(ctx, tx, text)
 		var err error
 		switch {
+		case st != nil:
 		case k < rowsPerInsert:
-			_, err = tx.ExecContext(ctx, s.q(head+placeholders(cols, k)+tail), args...)
+			_, err = tx.ExecContext(ctx, s.q(text), args...)
+			if err != nil {
+				return err
+			}
+			continue
 		case full == nil:
-			if full, err = tx.PrepareContext(ctx, s.q(head+placeholders(cols, k)+tail)); err != nil {
+			if full, err = tx.PrepareContext(ctx, s.q(text)); err != nil {
 				return err
 			}
 			defer full.Close()
-			fallthrough
+			st = full
 		default:
-			_, err = full.ExecContext(ctx, args...)
+			st = full
 		}
-		if err != nil {
+		if _, err = st.ExecContext(ctx, args...); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// prepareRows prepares (see sqlStore.prepare) the statements execRows
+// runs for n rows. Call it outside a transaction.
+func (s *sqlStore) prepareRows(ctx context.Context, head, tail string, cols, n int) error {
+	if n >= rowsPerInsert {
+		if err := s.prepare(ctx, head+placeholders(cols, rowsPerInsert)+tail); err != nil {
+			return err
+		}
+	}
+	if k := n % rowsPerInsert; k > 0 {
+		return s.prepare(ctx, head+placeholders(cols, k)+tail)
 	}
 	return nil
 }

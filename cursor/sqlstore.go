@@ -41,8 +41,38 @@ type sqlStore struct {
 	health writeHealth // storage errors of pipeline writes; see WriteErr
 	reads  writeHealth // storage errors of pipeline reads; see Health
 	stmts  sync.Map    // statement as written → rebound
+	// prepared holds the statements of hot paths, prepared once on the
+	// writer: statement as written → *sql.Stmt (see prepare).
+	prepared sync.Map
 
 	watchers outboxWatchers // WatchOutbox calls, told of this value's commits of events
+}
+
+// prepare prepares statement q (as written in this package) on the
+// writer, once, so that the transactions that use it (see preparedIn)
+// skip parsing it: SQLite parses a statement each time it is run
+// unprepared. Call it outside a transaction: SQLite's writer is one
+// connection, which a transaction holds.
+func (s *sqlStore) prepare(ctx context.Context, q string) error {
+	if _, ok := s.prepared.Load(q); ok {
+		return nil
+	}
+	st, err := s.w.PrepareContext(ctx, s.q(q))
+	if err != nil {
+		return err
+	}
+	if _, loaded := s.prepared.LoadOrStore(q, st); loaded {
+		st.Close()
+	}
+	return nil
+}
+
+// preparedIn returns statement q for tx when prepare prepared it, or nil.
+func (s *sqlStore) preparedIn(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if v, ok := s.prepared.Load(q); ok {
+		return tx.StmtContext(ctx, v.(*sql.Stmt))
+	}
+	return nil
 }
 
 // q returns statement q in the backend's SQL.
@@ -61,6 +91,11 @@ func (s *sqlStore) Location() string { return s.loc }
 // Close closes the store. Calls in flight may fail; calls after Close do.
 func (s *sqlStore) Close() error {
 	var errs []error
+	s.prepared.Range(func(q, st any) bool {
+		errs = append(errs, st.(*sql.Stmt).Close())
+		s.prepared.Delete(q)
+		return true
+	})
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}

@@ -52,6 +52,19 @@ func newHTTP(d *Destination, rt http.RoundTripper) (*httpTransport, error) {
 		h.own = http.DefaultTransport.(*http.Transport).Clone()
 		rt = h.own
 	}
+	// Every request in flight leaves its connection idle for the next
+	// one: a transport that keeps fewer idle connections per host than
+	// max_in_flight closes the spare ones and dials anew, a TCP (and TLS)
+	// handshake per request. A given transport is shared with others: the
+	// destination keeps its own copy.
+	if t, ok := rt.(*http.Transport); ok && idlePerHost(t) < d.cfg.MaxInFlight {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = d.cfg.MaxInFlight
+		if t.MaxIdleConns != 0 && t.MaxIdleConns < d.cfg.MaxInFlight {
+			t.MaxIdleConns = d.cfg.MaxInFlight
+		}
+		h.own, rt = t, t
+	}
 	tc, err := tlsConfig(d.cfg.TLS, d.log)
 	if err != nil {
 		return nil, err
@@ -163,6 +176,14 @@ func (h *httpTransport) send(ctx context.Context, events []cursor.Event, a *Atte
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		a.RetryAfter, _ = retryafter.Parse(resp.Header.Get("Retry-After"), d.now(), maxRetryAfter)
 	}
+}
+
+// idlePerHost is how many idle connections t keeps per host.
+func idlePerHost(t *http.Transport) int {
+	if t.MaxIdleConnsPerHost > 0 {
+		return t.MaxIdleConnsPerHost
+	}
+	return http.DefaultMaxIdleConnsPerHost
 }
 
 // close closes the idle connections of the transport it made.

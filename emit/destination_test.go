@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -651,5 +652,59 @@ func TestMatches(t *testing.T) {
 	}
 	if d.Name() != "test" || d.Config().URL != "stdout" {
 		t.Errorf("Name %q, Config %+v", d.Name(), d.Config())
+	}
+}
+
+// TestConnectionsReused delivers many events one a request, four in
+// flight, to receivers that answer with and without a body: the requests
+// reuse a connection per request in flight instead of dialing one each
+// (the response bodies are drained and closed, and the transport keeps
+// max_in_flight idle connections). While the first requests are dialing,
+// one that finds a connection freed meanwhile takes it and leaves its own
+// dial spare, so the first pass may open a few more than max_in_flight;
+// the next pass opens none.
+func TestConnectionsReused(t *testing.T) {
+	const inFlight, events = 4, 200
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"no body", http.StatusOK, ""},
+		{"a body", http.StatusOK, strings.Repeat("accepted ", 1000)},
+		{"failure with a body", http.StatusInternalServerError, strings.Repeat("try later ", 1000)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			h := newHarness(t)
+			e := h.engine(EngineOptions{}, destConfig("a", srv.URL, func(d *config.Destination) { d.MaxInFlight = inFlight }))
+			h.addN(events)
+			if res := h.step(e); res.Requests != events {
+				t.Fatalf("first step = %+v, want %d requests", res, events)
+			}
+			first := conns.Load()
+			if first > 2*inFlight {
+				t.Errorf("%d connections for %d requests, want about %d (one per request in flight)", first, events, inFlight)
+			}
+			h.addN(events)
+			if res := h.step(e); res.Requests != events {
+				t.Fatalf("second step = %+v, want %d requests", res, events)
+			}
+			if n := conns.Load() - first; n > 0 {
+				t.Errorf("%d more connections for %d more requests, want none: the idle ones are reused", n, events)
+			}
+		})
 	}
 }

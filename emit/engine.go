@@ -579,6 +579,15 @@ func (t *tally) update(f func(r *StepResult)) {
 type pass struct {
 	*target
 	lease cursor.Lease
+	rec   *recorder // writes the outcomes under lease
+	// requests holds a token per request open at the destination
+	// (unordered destinations; nil for ordered ones, which have one
+	// request at a time): a request frees its token once answered, so
+	// that the next one goes while its outcome is recorded.
+	requests chan struct{}
+	// stop is set by a 410, or a failure to record: no new request
+	// starts.
+	stop atomic.Bool
 }
 
 // step is one pass over the destination: fan out, send what is due,
@@ -611,6 +620,8 @@ func (w *worker) step(ctx context.Context) (res StepResult, disabled bool, err e
 		return res, true, nil
 	}
 	t := &tally{r: res}
+	p.rec = startRecorder(ctx, w.e.store, lease)
+	defer p.rec.stop()
 	if p.ordered {
 		err = w.sendOrdered(ctx, p, t)
 	} else {
@@ -759,13 +770,16 @@ func (w *worker) sendUnordered(ctx context.Context, p *pass, t *tally) error {
 	page = max(p.batch, min(page, maxPage)/p.batch*p.batch)
 	now := w.e.now()
 
+	// max_in_flight requests open, and as many answered ones waiting for
+	// their outcomes to be committed: those of requests answered while a
+	// commit runs are written together by the next (see recorder).
+	p.requests = make(chan struct{}, p.inFlight)
 	var g errgroup.Group
-	g.SetLimit(p.inFlight)
-	var stop atomic.Bool // a 410, or a failure to record
+	g.SetLimit(2 * p.inFlight)
 	var after int64
 	var err error
 loop:
-	for ctx.Err() == nil && !stop.Load() && !w.removed() {
+	for ctx.Err() == nil && !p.stop.Load() && !w.removed() {
 		var due []cursor.PendingDelivery
 		due, err = w.e.store.Pending(ctx, cursor.PendingQuery{Destination: w.name, Due: now, AfterSeq: after, Limit: page})
 		if err != nil || len(due) == 0 {
@@ -782,17 +796,26 @@ loop:
 					continue
 				}
 			}
-			if ctx.Err() != nil || stop.Load() || w.removed() {
+			// The token is taken here, so that requests start in seq
+			// order; send frees it.
+			select {
+			case p.requests <- struct{}{}:
+			case <-ctx.Done():
+				break loop
+			}
+			if ctx.Err() != nil || p.stop.Load() || w.removed() {
+				<-p.requests
 				break loop
 			}
 			g.Go(func() error {
 				// Go may have waited for a free slot: look again.
-				if ctx.Err() != nil || stop.Load() || w.removed() {
+				if ctx.Err() != nil || p.stop.Load() || w.removed() {
+					<-p.requests
 					return nil
 				}
 				gone, err := w.send(ctx, p, b, t)
 				if gone || err != nil {
-					stop.Store(true)
+					p.stop.Store(true)
 				}
 				return err
 			})
@@ -802,7 +825,7 @@ loop:
 		}
 	}
 	sendErr := g.Wait()
-	if err == nil && sendErr == nil && !stop.Load() && ctx.Err() == nil {
+	if err == nil && sendErr == nil && !p.stop.Load() && ctx.Err() == nil {
 		next, ok, nerr := w.e.store.NextDue(ctx, w.name, now)
 		if nerr != nil {
 			return nerr
@@ -861,7 +884,10 @@ func (p *target) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (ti
 	return until, until.After(now)
 }
 
-// send makes one request carrying batch and records its outcome. gone
+// send makes one request carrying batch and records its outcome, and
+// returns once the outcome is committed. With p.requests, the caller took
+// a token for the request, which send frees once the request is answered.
+// gone
 // reports a 410, which disabled the destination. A request cut short
 // because ctx is done is not recorded: its events stay pending as they
 // were.
@@ -871,10 +897,16 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 		events[i] = d.Event
 	}
 	a := p.d.Send(ctx, events)
+	gone = a.Gone && p.goneDisables
+	if gone {
+		p.stop.Store(true) // before the token goes: no request follows a 410
+	}
+	if p.requests != nil {
+		<-p.requests // answered: the next request may go
+	}
 	if a.Err != nil && ctx.Err() != nil {
 		return false, nil
 	}
-	gone = a.Gone && p.goneDisables
 	now := w.e.now()
 	w.e.m.observeLatency(w.name, a.Latency)
 
@@ -915,14 +947,14 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 
 	// The outcome is recorded even when ctx ends meanwhile: a delivered
 	// event must not be sent again for want of a write.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
 	if gone {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
 		if err := w.e.store.DisableDestination(rctx, w.name, base.Error, now); err != nil {
 			return true, fmt.Errorf("disable destination %s: %w", w.name, err)
 		}
 	}
-	if err := w.e.store.RecordOutcomes(rctx, p.lease, outcomes); err != nil {
+	if err := p.rec.record(outcomes); err != nil {
 		return gone, fmt.Errorf("record delivery to %s: %w", w.name, err)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/cursor"
@@ -897,9 +898,14 @@ func TestRunDelivers(t *testing.T) {
 	}
 }
 
-// BenchmarkDeliver delivers b.N outbox events, store updates included,
-// to a loopback HTTP receiver and to a NATS JetStream stream (the shared
-// test server; the nats cases skip without one).
+// BenchmarkDeliver delivers b.N outbox events, fan-out and store updates
+// included, to a loopback HTTP receiver and to a NATS JetStream stream (the
+// shared test server; the nats cases skip without one). The floor cases
+// POST the same bodies (encoded beforehand) to the same kind of receiver,
+// max_in_flight at a time, through the destination's own client, with no
+// store: what delivery would cost if recording it were free. Each HTTP
+// case reports its events/s as a fraction of its floor's in the same run
+// (xfloor), when the floor ran.
 func BenchmarkDeliver(b *testing.B) {
 	httpDest := func(b *testing.B) string {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -908,15 +914,28 @@ func BenchmarkDeliver(b *testing.B) {
 		b.Cleanup(srv.Close)
 		return srv.URL
 	}
+	events := func(n int) []cursor.Event {
+		evs := make([]cursor.Event, n)
+		for i := range evs {
+			evs[i] = cursor.Event{ID: fmt.Sprintf("evt_%09d", i), Type: "contact.updated", Resource: "contacts",
+				ObjectID: strconv.Itoa(i), DetectedAt: start, Data: json.RawMessage(`{"id":1,"name":"a"}`)}
+		}
+		return evs
+	}
+	floor := map[int]float64{} // events a body → its floor's events/s, this run
 	for _, bc := range []struct {
 		name      string
 		maxEvents int
-		nats      bool
-	}{{"unbatched", 1, false}, {"batch100", 100, false}, {"nats-unbatched", 1, true}, {"nats-batch100", 100, true}} {
+		kind      string // floor, http or nats
+	}{
+		{"floor", 1, "floor"}, {"unbatched", 1, "http"},
+		{"floor-batch100", 100, "floor"}, {"batch100", 100, "http"},
+		{"nats-unbatched", 1, "nats"}, {"nats-batch100", 100, "nats"},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			var cfg config.Destination
-			if bc.nats {
+			if bc.kind == "nats" {
 				url, js := natstest.Shared(b)
 				stream, prefix := natstest.Names(b, js)
 				cfg = destConfig("bench", url, func(d *config.Destination) { d.Subject, d.Stream = prefix+".{type}", stream })
@@ -924,24 +943,27 @@ func BenchmarkDeliver(b *testing.B) {
 				cfg = destConfig("bench", httpDest(b))
 			}
 			cfg.Batch.MaxEvents = bc.maxEvents
-			store, err := cursor.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
 			d, err := NewDestination(cfg, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer d.Close()
+			evs := events(b.N)
+			var elapsed time.Duration
+			if bc.kind == "floor" {
+				elapsed = postFloor(b, d, evs)
+				floor[bc.maxEvents] = float64(b.N) / elapsed.Seconds()
+				b.ReportMetric(floor[bc.maxEvents], "events/s")
+				return
+			}
+			store, err := cursor.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
 			e := NewEngine(store, []*Destination{d}, EngineOptions{Now: func() time.Time { return start }, Leases: storeLeases{store}})
-			for i := 0; i < b.N; i += 1000 {
-				evs := make([]cursor.Event, min(1000, b.N-i))
-				for j := range evs {
-					evs[j] = cursor.Event{ID: fmt.Sprintf("evt_%09d", i+j), Type: "contact.updated", Resource: "contacts",
-						ObjectID: strconv.Itoa(i + j), DetectedAt: start, Data: json.RawMessage(`{"id":1,"name":"a"}`)}
-				}
-				commitEvents(b, store, evs)
+			for chunk := range slices.Chunk(evs, 1000) {
+				commitEvents(b, store, chunk)
 			}
 			b.ResetTimer()
 			begin := time.Now()
@@ -949,14 +971,63 @@ func BenchmarkDeliver(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			elapsed := time.Since(begin)
+			elapsed = time.Since(begin)
 			b.StopTimer()
 			if res.Delivered != b.N {
 				b.Fatalf("delivered %d of %d", res.Delivered, b.N)
 			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+			rate := float64(b.N) / elapsed.Seconds()
+			b.ReportMetric(rate, "events/s")
+			if f := floor[bc.maxEvents]; f > 0 && bc.kind == "http" {
+				b.ReportMetric(rate/f, "xfloor")
+			}
 		})
 	}
+}
+
+// postFloor POSTs evs, encoded beforehand as d would encode them (batches
+// of its max_events), to d's URL through d's client, max_in_flight at a
+// time, and returns how long the requests took.
+func postFloor(b *testing.B, d *Destination, evs []cursor.Event) time.Duration {
+	b.Helper()
+	h := d.t.(*httpTransport)
+	var bodies []Body
+	for batch := range slices.Chunk(evs, d.cfg.Batch.MaxEvents) {
+		body, err := encode(d.format, batch, d.batched, d.to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, body)
+	}
+	var g errgroup.Group
+	g.SetLimit(d.cfg.MaxInFlight)
+	b.ResetTimer()
+	begin := time.Now()
+	for _, body := range bodies {
+		g.Go(func() error {
+			req, err := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(body.Bytes))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", body.ContentType)
+			resp, err := h.client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode/100 != 2 {
+				return fmt.Errorf("post: %s", resp.Status)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	return elapsed
 }
 
 func TestOnGoneAndOnDeadCallbacks(t *testing.T) {
