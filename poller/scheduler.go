@@ -58,8 +58,8 @@ type SchedulerOptions struct {
 // resource never has two cycles at once. A resource is polled only while
 // this process holds its lease.
 //
-// Set changes the resources while the scheduler runs. Set, Wake, State,
-// Between and Run may be called from several goroutines.
+// Set changes the resources while the scheduler runs. Set, Wake, Resume,
+// State, Between and Run may be called from several goroutines.
 type Scheduler struct {
 	opts SchedulerOptions
 	log  *slog.Logger
@@ -96,6 +96,9 @@ type loop struct {
 	mu    sync.Mutex
 	c     Cycler    // the cycler of the next cycle
 	state LoopState // as of now
+	// missed is set while a cycle that came due has not run for want of
+	// the lease: Resume wakes only such loops.
+	missed bool
 }
 
 // task is a function Between runs in a resource's loop, and where its
@@ -215,17 +218,48 @@ func (s *Scheduler) Busy(resource string) bool {
 func (s *Scheduler) Wake(resource string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	found := false
-	for name, l := range s.loops {
-		if resource == "" || name == resource {
-			found = true
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
+	if resource != "" {
+		l, ok := s.loops[resource]
+		if ok {
+			l.poke()
+		}
+		return ok
+	}
+	for _, l := range s.loops {
+		l.poke()
+	}
+	return len(s.loops) > 0
+}
+
+// Resume is Wake for the resources whose leases this process just took:
+// of those, a resource that missed a cycle for want of its lease (another
+// process held it, or its renewal came late) polls at once; the others
+// keep their schedule. So a renewal that comes late after a stall of the
+// store starts again only what the stall held up, rather than every
+// resource at once.
+func (s *Scheduler) Resume(resources []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range resources {
+		l, ok := s.loops[name]
+		if !ok {
+			continue
+		}
+		l.mu.Lock()
+		missed := l.missed
+		l.mu.Unlock()
+		if missed {
+			l.poke()
 		}
 	}
-	return found
+}
+
+// poke wakes the loop, or leaves it a wake it takes when it next waits.
+func (l *loop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // State returns where the loop of resource stands; false when the
@@ -321,8 +355,14 @@ func (s *Scheduler) loop(ctx context.Context, l *loop) {
 		r := c.Resource()
 		now := time.Now()
 		next := NextRun(r, now)
+		// A cycle is due: it is missed until it runs (see Resume), the
+		// mark set before the lease is asked so that a lease taken
+		// meanwhile finds it.
+		l.mu.Lock()
+		l.missed = true
+		l.mu.Unlock()
 		if ls, ok := s.opts.Leases.Lease(lease); ok {
-			l.setState(func(st *LoopState) { st.Polling, st.Since = true, now })
+			l.setState(func(st *LoopState) { st.Polling, st.Since, l.missed = true, now, false })
 			res, err := c.Cycle(ctx, ls)
 			l.setState(func(st *LoopState) { st.Polling = false })
 			if ctx.Err() != nil {

@@ -220,6 +220,62 @@ func TestSchedulerPollsOnlyWhatItLeases(t *testing.T) {
 	})
 }
 
+func (l *someLeases) drop(resource string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.held, cursor.ResourceLease(resource))
+}
+
+// TestSchedulerResumesWhatMissedACycle: after its leases lapsed for a
+// while and were taken again, the scheduler polls at once the resource
+// whose cycle came due meanwhile, and leaves the other on its schedule,
+// so that a late renewal does not start every resource at once.
+func TestSchedulerResumesWhatMissedACycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := &fakeCycler{res: schedResource(t, "a", "1m")}
+		b := &fakeCycler{res: schedResource(t, "b", "1m")}
+		leases := &someLeases{held: map[string]bool{}}
+		leases.take("a")
+		leases.take("b")
+		s := NewScheduler([]Cycler{a, b}, SchedulerOptions{Leases: leases})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(ctx) }()
+		synctest.Wait() // both poll at start
+
+		// due comes due first: the lapse covers its tick, not early's.
+		due, early := a, b
+		if NextRun(b.res, time.Now()).Before(NextRun(a.res, time.Now())) {
+			due, early = b, a
+		}
+		leases.drop("a")
+		leases.drop("b")
+		time.Sleep(time.Until(NextRun(due.res, time.Now())) + time.Second)
+		if NextRun(early.res, time.Now().Add(-time.Second)).Before(time.Now()) {
+			t.Skip("the two resources' ticks are within a second of each other")
+		}
+		synctest.Wait()
+		leases.take("a")
+		leases.take("b")
+		taken := time.Now()
+		s.Resume([]string{"a", "b"})
+		synctest.Wait()
+		if len(due.starts) != 2 || !due.starts[1].Equal(taken) {
+			t.Errorf("cycles of the resource that missed one: %v, want a second at once (%v)", due.starts, taken)
+		}
+		if len(early.starts) != 1 {
+			t.Errorf("cycles of the resource that missed none: %v, want only the first until its tick", early.starts)
+		}
+		time.Sleep(time.Until(NextRun(early.res, time.Now())))
+		synctest.Wait()
+		if len(early.starts) != 2 {
+			t.Errorf("cycles of the resource that missed none, at its tick: %v, want 2", early.starts)
+		}
+		cancel()
+		<-done
+	})
+}
+
 // TestSchedulerSetWhileRunning adds, replaces and removes resources of a
 // running scheduler; a resource removed in a cycle and added back never
 // has two cycles at once.

@@ -415,17 +415,20 @@ func (r *Runtime) busy(name string) bool {
 	return false
 }
 
-// taken is called by the keeper with the leases it just took: their work
-// starts at once.
+// taken is called by the keeper with the leases it just took: the
+// resources that missed a cycle without them poll at once (see
+// poller.Scheduler.Resume), and the destinations deliver.
 func (r *Runtime) taken(names []string) {
 	notify := false
+	var resources []string
 	for _, n := range names {
 		if res, ok := strings.CutPrefix(n, cursor.ResourceLease("")); ok {
-			r.sched.Wake(res)
+			resources = append(resources, res)
 		} else {
 			notify = true
 		}
 	}
+	r.sched.Resume(resources)
 	if notify {
 		r.engine.Notify()
 	}
