@@ -25,6 +25,14 @@ const (
 	// maxCronJitter bounds the stable delay added to a cron schedule's
 	// fire times.
 	maxCronJitter = 10 * time.Second
+	// StartRate is how many resources a second begin their first cycle
+	// when Run starts. Up to StartRate resources all begin at once;
+	// beyond, each begins at a stable offset (a hash of its name) within
+	// N/StartRate seconds, and within its interval (a minute on a cron
+	// schedule), so that a process with thousands of resources does not
+	// begin thousands of cycles in the same instant, all waiting on the
+	// store and on one another.
+	StartRate = 100
 )
 
 // Cycler is what the scheduler runs: *Poller implements it.
@@ -92,6 +100,7 @@ type loop struct {
 	tasks chan task          // work to do between two cycles; see Between
 	stop  context.CancelFunc // ends the loop, and the cycle in hand at its next page
 	done  chan struct{}      // closed when the loop has returned; nil until it starts
+	start time.Duration      // the wait before the first cycle (see StartRate)
 	prev  *loop              // a removed loop of the same name to wait for
 	mu    sync.Mutex
 	c     Cycler    // the cycler of the next cycle
@@ -306,13 +315,20 @@ func (s *Scheduler) Between(ctx context.Context, resource string, fn func(lease 
 	return <-t.out
 }
 
-// Run polls every resource once at once, then on its schedule, until ctx
-// is done; it returns after every running cycle has ended (a cycle stops
-// at its next page boundary once ctx is done).
+// Run polls every resource once at once (beyond StartRate resources,
+// spread over N/StartRate seconds), then on its schedule, until ctx is
+// done; it returns after every running cycle has ended (a cycle stops at
+// its next page boundary once ctx is done). Resources that Set adds
+// later poll at once.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.run = ctx
+	spread := time.Duration(0)
+	if len(s.loops) > StartRate {
+		spread = time.Duration(len(s.loops)) * time.Second / StartRate
+	}
 	for _, l := range s.loops {
+		l.start = startOffset(l.cycler().Resource(), spread)
 		s.startLocked(l)
 	}
 	s.mu.Unlock()
@@ -342,8 +358,39 @@ func (s *Scheduler) startLocked(l *loop) {
 			}
 		}
 		l.prev = nil
+		if l.start > 0 {
+			next := time.Now().Add(l.start)
+			l.setState(func(st *LoopState) { st.Next = next })
+			if !s.wait(ctx, l, next) {
+				return
+			}
+		}
 		s.loop(ctx, l)
 	}()
+}
+
+// startOffset is the wait of r before its first cycle when the first
+// cycles are spread over spread: a stable hash of its name modulo
+// spread, or modulo its interval (a minute on a cron schedule) when
+// that is shorter.
+func startOffset(r *config.Resource, spread time.Duration) time.Duration {
+	if every := r.Schedule.Every; every > 0 && every < spread {
+		spread = every
+	} else if every <= 0 && spread > time.Minute {
+		spread = time.Minute
+	}
+	if spread <= 0 {
+		return 0
+	}
+	return time.Duration(nameHash(r.Name) % uint64(spread))
+}
+
+// nameHash is the stable hash of a resource's name that places it in
+// its interval.
+func nameHash(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
 }
 
 func (s *Scheduler) loop(ctx context.Context, l *loop) {
@@ -430,9 +477,7 @@ func (s *Scheduler) wait(ctx context.Context, l *loop, next time.Time) bool {
 // over the interval and keep their phase across restarts; on a cron
 // schedule, the next fire time plus a stable jitter of up to 10s.
 func NextRun(r *config.Resource, now time.Time) time.Time {
-	h := fnv.New64a()
-	h.Write([]byte(r.Name))
-	sum := h.Sum64()
+	sum := nameHash(r.Name)
 	if every := r.Schedule.Every; every > 0 {
 		phase := time.Duration(sum % uint64(every))
 		since := now.Sub(time.Unix(0, 0)) - phase

@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -218,6 +219,54 @@ func TestSchedulerPollsOnlyWhatItLeases(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// TestSchedulerSpreadsTheFirstCyclesOfMany: beyond StartRate resources,
+// the first cycles begin over N/StartRate seconds, about StartRate a
+// second, rather than all at once; fewer begin at once.
+func TestSchedulerSpreadsTheFirstCyclesOfMany(t *testing.T) {
+	for _, n := range []int{StartRate, 3 * StartRate} {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			var cs []*fakeCycler
+			var cyclers []Cycler
+			for i := range n {
+				c := &fakeCycler{res: schedResource(t, fmt.Sprint("r", i), "1m")}
+				cs, cyclers = append(cs, c), append(cyclers, c)
+			}
+			s := NewScheduler(cyclers, SchedulerOptions{Leases: allLeases{}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			spread := time.Duration(0)
+			if n > StartRate {
+				spread = time.Duration(n) * time.Second / StartRate
+			}
+			time.Sleep(spread + time.Second)
+			synctest.Wait()
+			perSecond := map[time.Duration]int{}
+			for _, c := range cs {
+				if len(c.starts) == 0 {
+					t.Fatalf("N=%d: %s began no cycle in its first %v", n, c.res.Name, spread+time.Second)
+				}
+				at := c.starts[0].Sub(start)
+				if at > spread {
+					t.Errorf("N=%d: %s began at %v, after %v", n, c.res.Name, at, spread)
+				}
+				perSecond[at.Truncate(time.Second)]++
+			}
+			for sec, k := range perSecond {
+				if k > 2*StartRate {
+					t.Errorf("N=%d: %d first cycles began in second %v; want about %d", n, k, sec, StartRate)
+				}
+			}
+			if n <= StartRate && perSecond[0] != n {
+				t.Errorf("N=%d: %d began at once, want all", n, perSecond[0])
+			}
+			cancel()
+			<-done
+		})
+	}
 }
 
 func (l *someLeases) drop(resource string) {
