@@ -25,6 +25,14 @@ const (
 	// maxCronJitter bounds the stable delay added to a cron schedule's
 	// fire times.
 	maxCronJitter = 10 * time.Second
+	// StartRate is how many resources a second begin their first cycle
+	// when Run starts. Up to StartRate resources all begin at once;
+	// beyond, each begins at a stable offset (a hash of its name) within
+	// N/StartRate seconds, and within its interval (a minute on a cron
+	// schedule), so that a process with thousands of resources does not
+	// begin thousands of cycles in the same instant, all waiting on the
+	// store and on one another.
+	StartRate = 100
 )
 
 // Cycler is what the scheduler runs: *Poller implements it.
@@ -58,8 +66,8 @@ type SchedulerOptions struct {
 // resource never has two cycles at once. A resource is polled only while
 // this process holds its lease.
 //
-// Set changes the resources while the scheduler runs. Set, Wake, State,
-// Between and Run may be called from several goroutines.
+// Set changes the resources while the scheduler runs. Set, Wake, Resume,
+// State, Between and Run may be called from several goroutines.
 type Scheduler struct {
 	opts SchedulerOptions
 	log  *slog.Logger
@@ -92,10 +100,14 @@ type loop struct {
 	tasks chan task          // work to do between two cycles; see Between
 	stop  context.CancelFunc // ends the loop, and the cycle in hand at its next page
 	done  chan struct{}      // closed when the loop has returned; nil until it starts
+	start time.Duration      // the wait before the first cycle (see StartRate)
 	prev  *loop              // a removed loop of the same name to wait for
 	mu    sync.Mutex
 	c     Cycler    // the cycler of the next cycle
 	state LoopState // as of now
+	// missed is set while a cycle that came due has not run for want of
+	// the lease: Resume wakes only such loops.
+	missed bool
 }
 
 // task is a function Between runs in a resource's loop, and where its
@@ -215,17 +227,48 @@ func (s *Scheduler) Busy(resource string) bool {
 func (s *Scheduler) Wake(resource string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	found := false
-	for name, l := range s.loops {
-		if resource == "" || name == resource {
-			found = true
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
+	if resource != "" {
+		l, ok := s.loops[resource]
+		if ok {
+			l.poke()
+		}
+		return ok
+	}
+	for _, l := range s.loops {
+		l.poke()
+	}
+	return len(s.loops) > 0
+}
+
+// Resume is Wake for the resources whose leases this process just took:
+// of those, a resource that missed a cycle for want of its lease (another
+// process held it, or its renewal came late) polls at once; the others
+// keep their schedule. So a renewal that comes late after a stall of the
+// store starts again only what the stall held up, rather than every
+// resource at once.
+func (s *Scheduler) Resume(resources []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range resources {
+		l, ok := s.loops[name]
+		if !ok {
+			continue
+		}
+		l.mu.Lock()
+		missed := l.missed
+		l.mu.Unlock()
+		if missed {
+			l.poke()
 		}
 	}
-	return found
+}
+
+// poke wakes the loop, or leaves it a wake it takes when it next waits.
+func (l *loop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // State returns where the loop of resource stands; false when the
@@ -272,13 +315,20 @@ func (s *Scheduler) Between(ctx context.Context, resource string, fn func(lease 
 	return <-t.out
 }
 
-// Run polls every resource once at once, then on its schedule, until ctx
-// is done; it returns after every running cycle has ended (a cycle stops
-// at its next page boundary once ctx is done).
+// Run polls every resource once at once (beyond StartRate resources,
+// spread over N/StartRate seconds), then on its schedule, until ctx is
+// done; it returns after every running cycle has ended (a cycle stops at
+// its next page boundary once ctx is done). Resources that Set adds
+// later poll at once.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.run = ctx
+	spread := time.Duration(0)
+	if len(s.loops) > StartRate {
+		spread = time.Duration(len(s.loops)) * time.Second / StartRate
+	}
 	for _, l := range s.loops {
+		l.start = startOffset(l.cycler().Resource(), spread)
 		s.startLocked(l)
 	}
 	s.mu.Unlock()
@@ -308,8 +358,39 @@ func (s *Scheduler) startLocked(l *loop) {
 			}
 		}
 		l.prev = nil
+		if l.start > 0 {
+			next := time.Now().Add(l.start)
+			l.setState(func(st *LoopState) { st.Next = next })
+			if !s.wait(ctx, l, next) {
+				return
+			}
+		}
 		s.loop(ctx, l)
 	}()
+}
+
+// startOffset is the wait of r before its first cycle when the first
+// cycles are spread over spread: a stable hash of its name modulo
+// spread, or modulo its interval (a minute on a cron schedule) when
+// that is shorter.
+func startOffset(r *config.Resource, spread time.Duration) time.Duration {
+	if every := r.Schedule.Every; every > 0 && every < spread {
+		spread = every
+	} else if every <= 0 && spread > time.Minute {
+		spread = time.Minute
+	}
+	if spread <= 0 {
+		return 0
+	}
+	return time.Duration(nameHash(r.Name) % uint64(spread))
+}
+
+// nameHash is the stable hash of a resource's name that places it in
+// its interval.
+func nameHash(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
 }
 
 func (s *Scheduler) loop(ctx context.Context, l *loop) {
@@ -321,8 +402,14 @@ func (s *Scheduler) loop(ctx context.Context, l *loop) {
 		r := c.Resource()
 		now := time.Now()
 		next := NextRun(r, now)
+		// A cycle is due: it is missed until it runs (see Resume), the
+		// mark set before the lease is asked so that a lease taken
+		// meanwhile finds it.
+		l.mu.Lock()
+		l.missed = true
+		l.mu.Unlock()
 		if ls, ok := s.opts.Leases.Lease(lease); ok {
-			l.setState(func(st *LoopState) { st.Polling, st.Since = true, now })
+			l.setState(func(st *LoopState) { st.Polling, st.Since, l.missed = true, now, false })
 			res, err := c.Cycle(ctx, ls)
 			l.setState(func(st *LoopState) { st.Polling = false })
 			if ctx.Err() != nil {
@@ -390,9 +477,7 @@ func (s *Scheduler) wait(ctx context.Context, l *loop, next time.Time) bool {
 // over the interval and keep their phase across restarts; on a cron
 // schedule, the next fire time plus a stable jitter of up to 10s.
 func NextRun(r *config.Resource, now time.Time) time.Time {
-	h := fnv.New64a()
-	h.Write([]byte(r.Name))
-	sum := h.Sum64()
+	sum := nameHash(r.Name)
 	if every := r.Schedule.Every; every > 0 {
 		phase := time.Duration(sum % uint64(every))
 		since := now.Sub(time.Unix(0, 0)) - phase

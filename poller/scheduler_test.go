@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -214,6 +215,110 @@ func TestSchedulerPollsOnlyWhatItLeases(t *testing.T) {
 		synctest.Wait()
 		if len(theirs.starts) != 1 || !theirs.starts[0].Equal(taken) {
 			t.Fatalf("cycles of the resource after its lease was taken: %v, want one at once (%v)", theirs.starts, taken)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestSchedulerSpreadsTheFirstCyclesOfMany: beyond StartRate resources,
+// the first cycles begin over N/StartRate seconds, about StartRate a
+// second, rather than all at once; fewer begin at once.
+func TestSchedulerSpreadsTheFirstCyclesOfMany(t *testing.T) {
+	for _, n := range []int{StartRate, 3 * StartRate} {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			var cs []*fakeCycler
+			var cyclers []Cycler
+			for i := range n {
+				c := &fakeCycler{res: schedResource(t, fmt.Sprint("r", i), "1m")}
+				cs, cyclers = append(cs, c), append(cyclers, c)
+			}
+			s := NewScheduler(cyclers, SchedulerOptions{Leases: allLeases{}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			spread := time.Duration(0)
+			if n > StartRate {
+				spread = time.Duration(n) * time.Second / StartRate
+			}
+			time.Sleep(spread + time.Second)
+			synctest.Wait()
+			perSecond := map[time.Duration]int{}
+			for _, c := range cs {
+				if len(c.starts) == 0 {
+					t.Fatalf("N=%d: %s began no cycle in its first %v", n, c.res.Name, spread+time.Second)
+				}
+				at := c.starts[0].Sub(start)
+				if at > spread {
+					t.Errorf("N=%d: %s began at %v, after %v", n, c.res.Name, at, spread)
+				}
+				perSecond[at.Truncate(time.Second)]++
+			}
+			for sec, k := range perSecond {
+				if k > 2*StartRate {
+					t.Errorf("N=%d: %d first cycles began in second %v; want about %d", n, k, sec, StartRate)
+				}
+			}
+			if n <= StartRate && perSecond[0] != n {
+				t.Errorf("N=%d: %d began at once, want all", n, perSecond[0])
+			}
+			cancel()
+			<-done
+		})
+	}
+}
+
+func (l *someLeases) drop(resource string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.held, cursor.ResourceLease(resource))
+}
+
+// TestSchedulerResumesWhatMissedACycle: after its leases lapsed for a
+// while and were taken again, the scheduler polls at once the resource
+// whose cycle came due meanwhile, and leaves the other on its schedule,
+// so that a late renewal does not start every resource at once.
+func TestSchedulerResumesWhatMissedACycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := &fakeCycler{res: schedResource(t, "a", "1m")}
+		b := &fakeCycler{res: schedResource(t, "b", "1m")}
+		leases := &someLeases{held: map[string]bool{}}
+		leases.take("a")
+		leases.take("b")
+		s := NewScheduler([]Cycler{a, b}, SchedulerOptions{Leases: leases})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(ctx) }()
+		synctest.Wait() // both poll at start
+
+		// due comes due first: the lapse covers its tick, not early's.
+		due, early := a, b
+		if NextRun(b.res, time.Now()).Before(NextRun(a.res, time.Now())) {
+			due, early = b, a
+		}
+		leases.drop("a")
+		leases.drop("b")
+		time.Sleep(time.Until(NextRun(due.res, time.Now())) + time.Second)
+		if NextRun(early.res, time.Now().Add(-time.Second)).Before(time.Now()) {
+			t.Skip("the two resources' ticks are within a second of each other")
+		}
+		synctest.Wait()
+		leases.take("a")
+		leases.take("b")
+		taken := time.Now()
+		s.Resume([]string{"a", "b"})
+		synctest.Wait()
+		if len(due.starts) != 2 || !due.starts[1].Equal(taken) {
+			t.Errorf("cycles of the resource that missed one: %v, want a second at once (%v)", due.starts, taken)
+		}
+		if len(early.starts) != 1 {
+			t.Errorf("cycles of the resource that missed none: %v, want only the first until its tick", early.starts)
+		}
+		time.Sleep(time.Until(NextRun(early.res, time.Now())))
+		synctest.Wait()
+		if len(early.starts) != 2 {
+			t.Errorf("cycles of the resource that missed none, at its tick: %v, want 2", early.starts)
 		}
 		cancel()
 		<-done

@@ -28,6 +28,13 @@ const DefaultLeaseTTL = config.DefaultLease
 // releaseTimeout bounds releasing the leases when the keeper stops.
 const releaseTimeout = 5 * time.Second
 
+// leaseBatch bounds the leases taken or renewed in one write. A process
+// with thousands of resources renews thousands of leases every tick; in
+// one write that holds SQLite's one writer for a tenth of a second or
+// more at 10,000, and every cycle waiting to commit waits that long. In
+// writes of at most leaseBatch, the cycles get the writer in between.
+const leaseBatch = 1000
+
 // NewHolder returns a lease holder name for this process: its host, its
 // process id and a random part, so that two processes never share one.
 func NewHolder() string {
@@ -157,7 +164,7 @@ func (k *keeper) want(ctx context.Context, names []string) (added bool) {
 }
 
 // tick takes the wanted leases that are free and renews those held, in
-// one write. A lease held here that the store gives to another holder is
+// writes of leaseBatch. A lease held here that the store gives to another holder is
 // lost: it is dropped (the writes under it already fail).
 //
 // A balancing keeper (the daemon's) also holds a member lease, which
@@ -186,7 +193,7 @@ func (k *keeper) tick(ctx context.Context) error {
 		}
 		ask, release = k.plan(wanted, all, now, busy)
 	}
-	got, err := k.store.AcquireLeases(ctx, k.holder, ask, k.ttl, now)
+	got, err := k.acquire(ctx, ask, now)
 	if err != nil {
 		return k.failure(err)
 	}
@@ -243,6 +250,22 @@ func (k *keeper) tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// acquire takes or renews the leases of names, leaseBatch at a time, and
+// returns their state after. On error, the writes already made stand: a
+// lease renewed keeps its fence, and one taken is renewed, and taken
+// here, at the next tick.
+func (k *keeper) acquire(ctx context.Context, names []string, now time.Time) ([]cursor.Lease, error) {
+	var got []cursor.Lease
+	for batch := range slices.Chunk(names, leaseBatch) {
+		ls, err := k.store.AcquireLeases(ctx, k.holder, batch, k.ttl, now)
+		if err != nil {
+			return nil, err
+		}
+		got = append(got, ls...)
+	}
+	return got, nil
 }
 
 // failure notes a failed renewal, logging the first of a streak.
@@ -315,14 +338,23 @@ func (k *keeper) plan(wanted []string, all []cursor.Lease, now time.Time, busy f
 // rank sorts names by how much this process wants them, most first: a
 // hash of the holder and the name (rendezvous hashing).
 func (k *keeper) rank(names []string) {
-	score := func(n string) uint64 {
+	// Each name is hashed once, not at every comparison of the sort.
+	type scored struct {
+		name  string
+		score uint64
+	}
+	ss := make([]scored, len(names))
+	for i, n := range names {
 		h := fnv.New64a()
 		h.Write([]byte(k.holder))
 		h.Write([]byte{0})
 		h.Write([]byte(n))
-		return h.Sum64()
+		ss[i] = scored{n, h.Sum64()}
 	}
-	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(score(b), score(a)) })
+	slices.SortFunc(ss, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	for i := range ss {
+		names[i] = ss[i].name
+	}
 }
 
 // run ticks every third of the lease's life until ctx is done. The

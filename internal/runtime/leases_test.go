@@ -102,3 +102,52 @@ func TestLateRenewalRestartsWork(t *testing.T) {
 		t.Errorf("after a late renewal: held %v, onTake calls %v; want held, and onTake at the take and at the late renewal", ok, taken)
 	}
 }
+
+// batchSizes is a store that notes the number of leases of each
+// AcquireLeases.
+type batchSizes struct {
+	cursor.Store
+	sizes []int
+}
+
+func (b *batchSizes) AcquireLeases(ctx context.Context, holder string, names []string, ttl time.Duration, now time.Time) ([]cursor.Lease, error) {
+	b.sizes = append(b.sizes, len(names))
+	return b.Store.AcquireLeases(ctx, holder, names, ttl, now)
+}
+
+// TestManyLeasesRenewInBatches: a daemon's keeper with thousands of
+// leases takes and renews them all, leaseBatch at most in one write, so
+// that the cycles waiting on the store's writer are not held up for the
+// whole renewal.
+func TestManyLeasesRenewInBatches(t *testing.T) {
+	ctx := context.Background()
+	sqlite, err := cursor.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlite.Close()
+	store := &batchSizes{Store: sqlite}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	k := newKeeper(store, "me", 15*time.Second, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	k.setBalance(nil)
+	var names []string
+	for i := range 2*leaseBatch + 500 {
+		names = append(names, cursor.ResourceLease(fmt.Sprint("r", i)))
+	}
+	k.want(ctx, names)
+	for range 2 { // take, then renew
+		store.sizes = nil
+		if err := k.tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(store.sizes) != 3 || slices.Max(store.sizes) > leaseBatch {
+			t.Errorf("writes of %v leases; want 3 of at most %d", store.sizes, leaseBatch)
+		}
+		for _, n := range names {
+			if l, ok := k.Lease(n); !ok || !l.Expires.Equal(now.Add(15*time.Second)) {
+				t.Fatalf("lease %s: %+v held %v; want held until %v", n, l, ok, now.Add(15*time.Second))
+			}
+		}
+		now = now.Add(5 * time.Second)
+	}
+}

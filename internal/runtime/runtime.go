@@ -272,9 +272,10 @@ func (r *Runtime) newAPI(cfg *config.Config) (*hooks.API, error) {
 }
 
 // Run runs the daemon until ctx is done: it serves http.listen (when
-// set), polls every resource it leases once at once and then on its
-// schedule, delivers to every destination it leases, and keeps the store
-// pruned and its readiness known. When ctx is done it lets the page in
+// set), polls every resource it leases once at once (beyond
+// poller.StartRate resources, spread over N/StartRate seconds) and then
+// on its schedule, delivers to every destination it leases, and keeps
+// the store pruned and its readiness known. When ctx is done it lets the page in
 // hand commit, cancels the requests in flight (their events stay pending,
 // sent again with the same ids by whoever delivers next), gives its leases
 // back and returns nil. It fails at once when the listener cannot start.
@@ -415,17 +416,20 @@ func (r *Runtime) busy(name string) bool {
 	return false
 }
 
-// taken is called by the keeper with the leases it just took: their work
-// starts at once.
+// taken is called by the keeper with the leases it just took: the
+// resources that missed a cycle without them poll at once (see
+// poller.Scheduler.Resume), and the destinations deliver.
 func (r *Runtime) taken(names []string) {
 	notify := false
+	var resources []string
 	for _, n := range names {
 		if res, ok := strings.CutPrefix(n, cursor.ResourceLease("")); ok {
-			r.sched.Wake(res)
+			resources = append(resources, res)
 		} else {
 			notify = true
 		}
 	}
+	r.sched.Resume(resources)
 	if notify {
 		r.engine.Notify()
 	}
