@@ -418,6 +418,7 @@ func BenchmarkCycleMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			_, srv := newBenchAPI(b, n)
 			res, src := benchResource(b, srv.URL)
+			res.Pagination.MaxPages = n/benchPageSize + 1
 			store := benchStore(b)
 			seedStore(b, store, res, srv.URL, n)
 			var h *heapSampler
