@@ -418,7 +418,8 @@ func BenchmarkCycleMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			_, srv := newBenchAPI(b, n)
 			res, src := benchResource(b, srv.URL)
-			res.Pagination.MaxPages = n/benchPageSize + 1
+			// Offset pages overlap: a few more pages than n/1000.
+			res.Pagination.MaxPages = n/(benchPageSize-Overlap(benchPageSize)) + 2
 			store := benchStore(b)
 			seedStore(b, store, res, srv.URL, n)
 			var h *heapSampler
