@@ -86,9 +86,9 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), resource, strin
 }
 
 // CommitPage writes a page in one transaction: its records' versions (seen
-// in p.Cycle) and the contents they carry, the last_seen of p.Touch ids
-// the store holds, and p.Events
-// appended to the outbox (an event whose ID is already there keeps its
+// in p.Cycle) and the contents they carry, the sighting in p.Cycle of the
+// p.Touch ids the store holds (see sightings.go), and p.Events appended to
+// the outbox (an event whose ID is already there keeps its
 // place and content). On error nothing of the page is written. It does not
 // move the watermark; only [SQLite.FinishCycle] does.
 func (s *sqlStore) CommitPage(ctx context.Context, p Page) error {
@@ -113,7 +113,7 @@ func (s *sqlStore) commitPage(ctx context.Context, tx *sql.Tx, p Page) error {
 INSERT INTO seen (resource, id, updated, hash, last_seen, rev, deleted) VALUES `, `
 ON CONFLICT (resource, id) DO UPDATE
 SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_seen,
-    rev = excluded.rev, deleted = excluded.deleted`,
+    rev = excluded.rev, deleted = excluded.deleted, missed = 0`,
 		7, len(p.Records), func(i int, args []any) []any {
 			r := p.Records[i]
 			return append(args, p.Resource, r.ID, nanos(r.Updated), r.Hash, p.Cycle, r.Rev, b2i(r.Deleted))
@@ -125,13 +125,7 @@ SET updated = excluded.updated, hash = excluded.hash, last_seen = excluded.last_
 		return fmt.Errorf("write record contents: %w", err)
 	}
 	if len(p.Touch) > 0 {
-		list, err := json.Marshal(p.Touch)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`
-UPDATE seen SET last_seen = ?
-WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), p.Cycle, p.Resource, string(list)); err != nil {
+		if err := s.touch(ctx, tx, p); err != nil {
 			return fmt.Errorf("touch records: %w", err)
 		}
 	}
@@ -192,13 +186,15 @@ func (s *sqlStore) finishCycle(ctx context.Context, tx *sql.Tx, f Finish) (Finis
 	if err := s.ensureResource(ctx, tx, f.Resource); err != nil {
 		return res, err
 	}
-	var missing, prevSnapshot int64
-	err := tx.QueryRowContext(ctx, s.q(`
-SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
-       (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0 AND last_seen < ?2),
-       (SELECT snapshot_cycle FROM resources WHERE resource = ?1)`),
-		f.Resource, f.Cycle).Scan(&res.Known, &missing, &prevSnapshot)
+	transient, err := s.transientFor(ctx, tx, f.Resource, f.Cycle)
 	if err != nil {
+		return res, err
+	}
+	var missing, prevSnapshot int64
+	if res.Known, missing, err = s.countMissing(ctx, tx, f.Resource, f.Cycle, transient); err != nil {
+		return res, fmt.Errorf("count records: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT snapshot_cycle FROM resources WHERE resource = ?`), f.Resource).Scan(&prevSnapshot); err != nil {
 		return res, fmt.Errorf("count records: %w", err)
 	}
 	snapshotCycle := prevSnapshot
@@ -211,12 +207,22 @@ SELECT (SELECT count(*) FROM seen WHERE resource = ?1 AND deleted = 0),
 			res.HeldBack = missing
 		case f.LookedUp:
 			if len(f.Gone) > 0 {
-				res.Deleted, err = s.deleteMissing(ctx, tx, f, f.Cycle, f.Gone)
+				res.Deleted, err = s.deleteMissing(ctx, tx, f, transient, f.Gone)
 			}
 		case prevSnapshot > 0:
-			res.Deleted, err = s.deleteMissing(ctx, tx, f, prevSnapshot, nil)
+			res.Deleted, err = s.deleteMissing(ctx, tx, f, transient, nil)
 		}
 		if err != nil {
+			return res, err
+		}
+		if missing > res.Deleted {
+			if err := s.markMissed(ctx, tx, f, transient); err != nil {
+				return res, err
+			}
+		}
+	}
+	if transient {
+		if err := s.closeSightings(ctx, tx, f.Resource, f.Cycle); err != nil {
 			return res, err
 		}
 	}
@@ -247,13 +253,14 @@ WHERE resource = ?`), wm, nanos(f.Now), res.HeldBack, snapshotCycle, nanos(f.Wat
 }
 
 // deleteMissing emits a delete event for, and tombstones, each record of
-// the resource not seen since before cycle before — and, when only is not
-// nil, named in it — a chunk at a time.
-func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, before int64, only []string) (int64, error) {
+// the resource that f.Cycle has not seen and that, when only is nil, an
+// earlier complete snapshot cycle missed too with no sighting since (its
+// missed is set), or else that only names — a chunk at a time.
+func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, transient bool, only []string) (int64, error) {
 	if f.Deleted == nil {
 		return 0, errors.New("snapshot finish without a Deleted function")
 	}
-	q := missingSelect(true)
+	q := missingSelect(true, transient)
 	var list []byte
 	if only != nil {
 		var err error
@@ -261,13 +268,15 @@ func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, befo
 			return 0, err
 		}
 		q += ` AND s.id IN (SELECT value FROM json_each(?5))`
+	} else {
+		q += ` AND s.missed <> 0`
 	}
 	sel, err := tx.PrepareContext(ctx, s.q(q+` ORDER BY s.id LIMIT ?4`))
 	if err != nil {
 		return 0, err
 	}
 	defer sel.Close()
-	args := []any{f.Resource, before, "", deleteChunk}
+	args := []any{f.Resource, f.Cycle, "", deleteChunk}
 	if only != nil {
 		args = append(args, string(list))
 	}
@@ -299,7 +308,7 @@ func (s *sqlStore) deleteMissing(ctx context.Context, tx *sql.Tx, f Finish, befo
 			return deleted, err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`
-UPDATE seen SET deleted = 1, rev = rev + 1
+UPDATE seen SET deleted = 1, rev = rev + 1, missed = 0
 WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, string(list)); err != nil {
 			return deleted, fmt.Errorf("delete records: %w", err)
 		}
@@ -313,47 +322,64 @@ WHERE resource = ? AND id IN (SELECT value FROM json_each(?))`), f.Resource, str
 	}
 }
 
-// Missing returns the records of resource that cycle has not seen (their
-// last_seen is before it) and that are not deleted, in id order from the
+// Missing returns the records of resource that cycle has not seen
+// (neither written nor touched in it) and that are not deleted, in id order from the
 // first id after after (all when after is ""), at most limit: the records
 // a complete snapshot cycle would look up before deleting them. It also
 // returns how many records the store holds (deleted ones left out) and
 // how many of them are missing, all told.
 func (s *sqlStore) Missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error) {
-	var m MissingRecords
-	err := s.r.QueryRowContext(ctx, s.q(`
-SELECT count(*), coalesce(sum(CASE WHEN last_seen < ?2 THEN 1 ELSE 0 END), 0) FROM seen WHERE resource = ?1 AND deleted = 0`),
-		resource, cycle).Scan(&m.Known, &m.Missing)
+	m, err := s.missing(ctx, resource, cycle, after, limit)
 	if err != nil {
-		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
-	}
-	if m.Missing == 0 || limit <= 0 {
-		return m, nil
-	}
-	sel, err := s.r.PrepareContext(ctx, s.q(missingSelect(false)+` ORDER BY s.id LIMIT ?4`))
-	if err != nil {
-		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
-	}
-	defer sel.Close()
-	if m.Records, err = s.readMissing(ctx, sel, []any{resource, cycle, after, limit}, nil); err != nil {
 		return MissingRecords{}, fmt.Errorf("read missing records of %s: %w", resource, err)
 	}
 	return m, nil
 }
 
+func (s *sqlStore) missing(ctx context.Context, resource string, cycle int64, after string, limit int) (MissingRecords, error) {
+	var m MissingRecords
+	var q querier = s.r
+	if s.d.transientSeen() {
+		// The cycle's sightings are the writer connection's.
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			return m, err
+		}
+		defer conn.Close()
+		q = conn
+	}
+	transient, err := s.transientFor(ctx, q, resource, cycle)
+	if err != nil {
+		return m, err
+	}
+	if m.Known, m.Missing, err = s.countMissing(ctx, q, resource, cycle, transient); err != nil {
+		return m, err
+	}
+	if m.Missing == 0 || limit <= 0 {
+		return m, nil
+	}
+	sel, err := q.PrepareContext(ctx, s.q(missingSelect(false, transient)+` ORDER BY s.id LIMIT ?4`))
+	if err != nil {
+		return m, err
+	}
+	defer sel.Close()
+	m.Records, err = s.readMissing(ctx, sel, []any{resource, cycle, after, limit}, nil)
+	return m, err
+}
+
 // missingSelect is the query of the records of resource ?1 not seen
-// since before cycle ?2, after id ?3: with their content (the delete
+// in cycle ?2 (see unseen), after id ?3: with their content (the delete
 // events carry it) or with an empty one (a lookup needs only the ids).
-func missingSelect(content bool) string {
+func missingSelect(content, transient bool) string {
 	if !content {
 		return `
 SELECT s.id, s.updated, s.hash, s.rev, '' FROM seen AS s
-WHERE s.resource = ?1 AND s.id > ?3 AND s.last_seen < ?2 AND s.deleted = 0`
+WHERE s.resource = ?1 AND s.id > ?3 AND s.deleted = 0 AND ` + unseen(transient)
 	}
 	return `
 SELECT s.id, s.updated, s.hash, s.rev, coalesce(c.data, '')
 FROM seen AS s LEFT JOIN seen_content AS c ON c.resource = s.resource AND c.id = s.id
-WHERE s.resource = ?1 AND s.id > ?3 AND s.last_seen < ?2 AND s.deleted = 0`
+WHERE s.resource = ?1 AND s.id > ?3 AND s.deleted = 0 AND ` + unseen(transient)
 }
 
 func (s *sqlStore) readMissing(ctx context.Context, sel *sql.Stmt, args []any, chunk []SeenRecord) ([]SeenRecord, error) {

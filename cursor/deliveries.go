@@ -299,9 +299,11 @@ ON CONFLICT (name) DO NOTHING`), name, nanos(since)); err != nil {
 	return st, nil
 }
 
-// querier is what reads need of *sql.DB and *sql.Tx.
+// querier is what reads need of *sql.DB, *sql.Tx and *sql.Conn.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 func (s *sqlStore) destination(ctx context.Context, q querier, name string) (DestinationState, error) {

@@ -15,10 +15,15 @@
 //     next one confirms as deletes) and watch_from (when the watch began,
 //     NULL until a cycle completed).
 //   - seen: the last version recorded of each record — (resource, id)
-//     primary key, updated, hash, last_seen (the cycle that last saw it).
-//     The snapshot delete scan walks the primary key once per cycle (from
-//     schema version 4 there is no index on last_seen: keeping one cost an
-//     index write per record and cycle).
+//     primary key, updated, hash, last_seen (the cycle that last wrote
+//     it, or, on PostgreSQL, last listed it). The snapshot delete scan
+//     walks the primary key once per cycle (from schema version 4 there is
+//     no index on last_seen: keeping one cost an index write per record
+//     and cycle). From schema version 12, missed: the first complete
+//     snapshot cycle that missed the record with no sighting since (0 for
+//     none), indexed where set; on SQLite the records a cycle lists
+//     unchanged are kept in TEMP tables of the writer connection until
+//     its end, not written (sightings.go).
 //   - outbox: detected events — seq (autoincrement, the delivery order),
 //     id (unique: the same event is stored once), type, resource, source,
 //     object, object_id, occurred_at, detected_at, data (JSON text);

@@ -37,7 +37,7 @@ type Store interface {
 	Contents(ctx context.Context, resource string, ids []string) (map[string]string, error)
 	CommitPage(ctx context.Context, p Page) error
 	// Missing returns the records of resource that cycle has not seen
-	// (last_seen before cycle) and that are not tombstones, in id order
+	// (neither written nor touched in it) and that are not tombstones, in id order
 	// from the first id after after ("" for the first), at most limit (0
 	// for none), with the counts of the records held (tombstones left out)
 	// and of those missing, all told: what a snapshot cycle looks up at

@@ -249,6 +249,10 @@ func (postgresDialect) rebind(q string) string {
 
 func (postgresDialect) ping() string { return "SELECT 1" }
 
+// transientSeen is false: replicas share no connection that could hold
+// a cycle's sightings, and a pool hands each statement any connection.
+func (postgresDialect) transientSeen() bool { return false }
+
 // storageError reports errors that say the database cannot store or
 // cannot be reached: insufficient resources (disk full), system and I/O
 // errors, a read-only transaction, data corruption, a shutdown, a

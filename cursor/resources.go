@@ -83,10 +83,14 @@ func (s *sqlStore) BeginCycle(ctx context.Context, resource string, lease Lease)
 		if err := s.checkLease(ctx, tx, lease, ResourceLease(resource)); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, s.q(`
+		err := tx.QueryRowContext(ctx, s.q(`
 INSERT INTO resources (resource, cycle) VALUES (?, 1)
 ON CONFLICT (resource) DO UPDATE SET cycle = resources.cycle + 1
 RETURNING cycle`), resource).Scan(&cycle)
+		if err != nil || !s.d.transientSeen() {
+			return err
+		}
+		return s.openSightings(ctx, tx, resource, cycle)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("begin cycle of %s: %w", resource, err)

@@ -231,4 +231,24 @@ CREATE TABLE seen_content (
 ALTER TABLE outbox ADD COLUMN previous TEXT;
 ALTER TABLE outbox ADD COLUMN changed_fields TEXT;
 `,
+	// 12: misses kept by record, sightings by cycle. A snapshot cycle
+	// wrote last_seen for every record it listed, a write per record
+	// and cycle that cost a steady cycle more than the rest of it. The
+	// records a cycle lists unchanged are now kept in a TEMP table of the
+	// writer connection (see transientSeen), outside the file, and a
+	// complete snapshot cycle writes the records it missed instead:
+	// missed is the first complete snapshot cycle that missed the record
+	// without a sighting since (0: none), which the next complete one
+	// confirms. transient_cycle is the cycle whose sightings are kept
+	// that way, so that a cycle whose TEMP table was lost (a connection
+	// replaced) fails instead of taking what it listed for missing. The
+	// records the last complete snapshot missed carry its number, as
+	// their last_seen said.
+	`
+ALTER TABLE seen ADD COLUMN missed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resources ADD COLUMN transient_cycle INTEGER NOT NULL DEFAULT 0;
+UPDATE seen SET missed = (SELECT r.snapshot_cycle FROM resources AS r WHERE r.resource = seen.resource)
+WHERE deleted = 0 AND last_seen < (SELECT r.snapshot_cycle FROM resources AS r WHERE r.resource = seen.resource);
+CREATE INDEX seen_missed ON seen (resource, id) WHERE missed <> 0;
+`,
 }

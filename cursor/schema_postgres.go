@@ -188,4 +188,15 @@ CREATE TABLE seen_content (
 ALTER TABLE outbox ADD COLUMN previous TEXT;
 ALTER TABLE outbox ADD COLUMN changed_fields TEXT;
 `,
+	// 6: SQLite's version 12, misses kept by record. PostgreSQL keeps
+	// writing last_seen for every record a cycle lists (its replicas
+	// share no connection that could hold a cycle's sightings), so
+	// transient_cycle stays 0.
+	`
+ALTER TABLE seen ADD COLUMN missed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE resources ADD COLUMN transient_cycle BIGINT NOT NULL DEFAULT 0;
+UPDATE seen SET missed = r.snapshot_cycle FROM resources AS r
+WHERE r.resource = seen.resource AND seen.deleted = 0 AND seen.last_seen < r.snapshot_cycle;
+CREATE INDEX seen_missed ON seen (resource, id) WHERE missed <> 0;
+`,
 }

@@ -46,3 +46,36 @@ PRAGMA user_version = %d; PRAGMA application_id = %d;`, v, applicationID))
 		})
 	}
 }
+
+// TestUpgradeKeepsMisses: a record the last complete snapshot cycle of
+// an older pollhook missed (its last_seen before that cycle) is deleted
+// by the next one that misses it; one seen by that cycle, or by a cycle
+// begun after it that never finished, is only missing.
+func TestUpgradeKeepsMisses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	rawExec(t, path, strings.Join(migrations[:11], ";\n")+fmt.Sprintf(`;
+INSERT INTO resources (resource, cycle, completed, snapshot_cycle) VALUES ('contacts', 6, 5, 5);
+INSERT INTO seen (resource, id, updated, hash, last_seen) VALUES
+	('contacts', 'a', 1, 'h', 5), ('contacts', 'b', 1, 'h', 4), ('contacts', 'c', 1, 'h', 6);
+PRAGMA user_version = 11; PRAGMA application_id = %d;`, applicationID))
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lease := resourceLease(t, s, "contacts")
+	n, err := s.BeginCycle(ctx, "contacts", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone []string
+	res, err := s.FinishCycle(ctx, Finish{Resource: "contacts", Cycle: n, Lease: lease, Snapshot: true, DeleteGuard: 1,
+		Deleted: func(id string, _ Seen) Event {
+			gone = append(gone, id)
+			return Event{ID: "del-" + id, Type: "contact.deleted", Resource: "contacts", ObjectID: id}
+		}})
+	if err != nil || res.Missing != 3 || !reflect.DeepEqual(gone, []string{"b"}) {
+		t.Errorf("first snapshot after the upgrade: %+v, %v, deleted %v; want b alone deleted of 3 missing", res, err, gone)
+	}
+}

@@ -28,6 +28,10 @@ type dialect interface {
 	insertEvents(ctx context.Context, s *sqlStore, tx *sql.Tx, events []Event) error
 	// ping is a statement that reads the store.
 	ping() string
+	// transientSeen reports whether a cycle begun by BeginCycle keeps
+	// the records it lists unchanged in TEMP tables of the one writer
+	// connection (see transientFor) rather than in their last_seen.
+	transientSeen() bool
 }
 
 // sqlStore implements Store over database/sql for every SQL backend.

@@ -55,6 +55,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) rebind(q string) string      { return q }
 func (sqliteDialect) storageError(err error) bool { return sqliteStorageError(err) }
 func (sqliteDialect) ping() string                { return "PRAGMA user_version" }
+func (sqliteDialect) transientSeen() bool         { return true }
 
 // insertEvents appends events with their AUTOINCREMENT seq: SQLite has
 // one writer at a time, so seqs follow the commits.

@@ -101,11 +101,13 @@ type Page struct {
 	// Lease is the resource's lease: the page commits only while it is
 	// held with this fence.
 	Lease Lease
-	// Records are upserted with last_seen = Cycle.
+	// Records are upserted with last_seen = Cycle, and count as seen in
+	// it.
 	Records []SeenRecord
-	// Touch are ids seen in this cycle whose record was not written (a
-	// record skipped for a bad date): their last_seen becomes Cycle where
-	// they exist, so that a snapshot does not take them for deleted.
+	// Touch are ids seen in this cycle whose record was not written (an
+	// unchanged record, one skipped for a bad date): they count as seen
+	// in Cycle where they exist, so that a snapshot does not take them
+	// for deleted.
 	Touch []string
 	// Events are inserted into the outbox; an event whose ID is already
 	// there is left as it is.
@@ -123,7 +125,7 @@ type Finish struct {
 	// missing; a missing record is deleted once its absence is
 	// confirmed: with LookedUp, when Gone names it (a lookup of the record
 	// found it gone); without, when the previous complete snapshot cycle
-	// missed it too (its last_seen is before that cycle's number). A
+	// missed it too and no cycle has seen it since. A
 	// record missing for the first time, or looked up and not found gone,
 	// stays as it is.
 	Snapshot bool

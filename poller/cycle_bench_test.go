@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,45 +26,106 @@ const (
 	benchPageSize = 1000
 )
 
-// benchUpstream serves benchRecords Keap-like contacts at any offset and
-// limit (offset pagination), from records pre-rendered so that the server
-// costs little next to the client.
-func benchUpstream(b *testing.B) *httptest.Server {
-	b.Helper()
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	recs := make([][]byte, benchRecords)
-	for i := range recs {
-		recs[i], _ = json.Marshal(map[string]any{
-			"id":           i + 1,
-			"given_name":   "Ada",
-			"family_name":  "Lovelace " + strconv.Itoa(i),
-			"email":        fmt.Sprintf("ada%d@example.com", i),
-			"company":      map[string]any{"id": i % 97, "company_name": "Analytical Engines"},
-			"tag_ids":      []int{1, 2, i % 7},
-			"date_created": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
-			"last_updated": base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z"),
-		})
+// benchAPI serves n Keap-like contacts at any offset and limit (offset
+// pagination). With pre-rendered records (a few hundred thousand at most)
+// the server costs little next to the client; a larger listing is
+// rendered page by page, so that it holds nothing per record.
+type benchAPI struct {
+	n    int
+	mu   sync.RWMutex
+	recs [][]byte // nil: rendered per request
+}
+
+// benchBase is the date of the first record.
+var benchBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// benchRecord renders record i in version v (0 for the first): a later
+// version has another family name and is updated v hours later.
+func benchRecord(b []byte, i, v int) []byte {
+	created := benchBase.Add(time.Duration(i) * time.Second)
+	updated := created.Add(time.Duration(v) * time.Hour)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, `,"given_name":"Ada","family_name":"Lovelace `...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	if v > 0 {
+		b = append(b, " v"...)
+		b = strconv.AppendInt(b, int64(v), 10)
 	}
-	tail := []byte(`],"count":` + strconv.Itoa(benchRecords) + `}`)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
-		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
-		if err != nil {
-			limit = benchPageSize
+	b = append(b, `","email":"ada`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `@example.com","company":{"id":`...)
+	b = strconv.AppendInt(b, int64(i%97), 10)
+	b = append(b, `,"company_name":"Analytical Engines"},"tag_ids":[1,2,`...)
+	b = strconv.AppendInt(b, int64(i%7), 10)
+	b = append(b, `],"date_created":"`...)
+	b = created.AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `","last_updated":"`...)
+	b = updated.AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	return append(b, `"}`...)
+}
+
+// newBenchAPI starts the upstream of n records.
+func newBenchAPI(b *testing.B, n int) (*benchAPI, *httptest.Server) {
+	b.Helper()
+	api := &benchAPI{n: n}
+	if n <= 200_000 {
+		api.recs = make([][]byte, n)
+		for i := range api.recs {
+			api.recs[i] = benchRecord(nil, i, 0)
 		}
-		page := recs[min(off, len(recs)):min(off+limit, len(recs))]
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"contacts":[`))
-		for i, rec := range page {
-			if i > 0 {
-				w.Write([]byte{','})
-			}
-			w.Write(rec)
-		}
-		w.Write(tail)
-	}))
+	}
+	srv := httptest.NewServer(api)
 	b.Cleanup(srv.Close)
+	return api, srv
+}
+
+// benchUpstream serves benchRecords records.
+func benchUpstream(b *testing.B) *httptest.Server {
+	_, srv := newBenchAPI(b, benchRecords)
 	return srv
+}
+
+// change gives one record in every 100 (those whose index is v modulo
+// 100) its version v: 1% of the records change.
+func (a *benchAPI) change(v int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := v % 100; i < len(a.recs); i += 100 {
+		a.recs[i] = benchRecord(a.recs[i][:0:0], i, v)
+	}
+}
+
+// page renders the records from offset off, at most limit.
+func (a *benchAPI) page(off, limit int) []byte {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	from, to := min(off, a.n), min(off+limit, a.n)
+	out := make([]byte, 0, 16+(to-from)*256)
+	out = append(out, `{"contacts":[`...)
+	for i := from; i < to; i++ {
+		if i > from {
+			out = append(out, ',')
+		}
+		if a.recs != nil {
+			out = append(out, a.recs[i]...)
+		} else {
+			out = benchRecord(out, i, 0)
+		}
+	}
+	out = append(out, `],"count":`...)
+	out = strconv.AppendInt(out, int64(a.n), 10)
+	return append(out, '}')
+}
+
+func (a *benchAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil {
+		limit = benchPageSize
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(a.page(off, limit))
 }
 
 func benchResource(b *testing.B, url string) (*config.Resource, *config.Source) {
@@ -118,6 +181,35 @@ func reportRecords(b *testing.B, n int) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
 
+// floorRuns are the floor's runs so far in this process: its records/s
+// and CPU seconds per record.
+var floorRuns struct {
+	rates, cpu []float64
+}
+
+// reportFloor reports a case's records/s (n records in the elapsed time,
+// cpu of CPU time) as a ratio to the floor's, the median of its runs in
+// the same process: x-floor, and x-floor-cpu for CPU time, steadier on a
+// shared machine. Nothing when the floor did not run (a -bench pattern
+// that leaves it out).
+func reportFloor(b *testing.B, n int, cpu cpuClock) {
+	if len(floorRuns.rates) == 0 || n == 0 {
+		return
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds()/median(floorRuns.rates), "x-floor")
+	if cpu.total > 0 && len(floorRuns.cpu) > 0 {
+		b.ReportMetric(median(floorRuns.cpu)/(cpu.total.Seconds()/float64(n)), "x-floor-cpu")
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // cpuClock adds up the CPU time (user and system, every thread: the
 // upstream's too) spent while it runs. On a machine shared with other
 // work, wall time varies with the neighbours' load far more than the CPU
@@ -151,15 +243,7 @@ func BenchmarkFullScan(b *testing.B) {
 		cpu.start()
 		for b.Loop() {
 			for off := 0; ; off += benchPageSize {
-				resp, err := http.Get(fmt.Sprintf("%s/contacts?offset=%d&limit=%d", srv.URL, off, benchPageSize))
-				if err != nil {
-					b.Fatal(err)
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
+				body := getPage(b, srv.URL, off, benchPageSize)
 				var doc struct {
 					Contacts []any `json:"contacts"`
 				}
@@ -177,6 +261,10 @@ func BenchmarkFullScan(b *testing.B) {
 		reportRecords(b, n)
 		h.report(b)
 		cpu.report(b)
+		floorRuns.rates = append(floorRuns.rates, float64(n)/b.Elapsed().Seconds())
+		if cpu.total > 0 {
+			floorRuns.cpu = append(floorRuns.cpu, cpu.total.Seconds()/float64(n))
+		}
 	})
 
 	// The same cycles on each store: SQLite, and PostgreSQL when a server
@@ -193,33 +281,16 @@ func BenchmarkFullScan(b *testing.B) {
 		// unchanged; each is re-read, diffed and marked seen for the
 		// snapshot.
 		b.Run("steady"+st.suffix, func(b *testing.B) {
-			store := st.open(b)
-			h := newHeapSampler()
-			p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := p.Cycle(context.Background(), holdLease(b, store, res.Name)); err != nil {
-				b.Fatal(err)
-			}
-			h.peak = 0
-			n := 0
-			var cpu cpuClock
-			cpu.start()
-			for b.Loop() {
-				r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if r.Events() != 0 {
-					b.Fatalf("steady cycle wrote %d events", r.Events())
-				}
-				n += r.Records
-			}
-			cpu.stop()
-			reportRecords(b, n)
-			h.report(b)
-			cpu.report(b)
+			recurring(b, st.open(b), res, src, func(int) {}, 0)
+		})
+
+		// steady-1pct: the recurring cycle where 1% of the records
+		// changed since the last one (a different 1% each cycle): each
+		// change is an updated event with the record's previous content.
+		b.Run("steady-1pct"+st.suffix, func(b *testing.B) {
+			api, srv := newBenchAPI(b, benchRecords)
+			res, src := benchResource(b, srv.URL)
+			recurring(b, st.open(b), res, src, api.change, benchRecords/100)
 		})
 
 		// backfill: start: beginning on an empty store; every record is
@@ -249,10 +320,61 @@ func BenchmarkFullScan(b *testing.B) {
 				n += r.Records
 			}
 			reportRecords(b, n)
+			reportFloor(b, n, cpu)
 			h.report(b)
 			cpu.report(b)
 		})
 	}
+}
+
+// getPage fetches the body of the page at offset off of the upstream at
+// url.
+func getPage(b *testing.B, url string, off, limit int) []byte {
+	resp, err := http.Get(fmt.Sprintf("%s/contacts?offset=%d&limit=%d", url, off, limit))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// recurring runs the cycles after a first one that recorded every record,
+// calling change(v) before cycle v (from 1), and checks that each
+// reports updated records as updated events, and nothing else.
+func recurring(b *testing.B, store cursor.Store, res *config.Resource, src *config.Source, change func(v int), updated int) {
+	h := newHeapSampler()
+	p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.Cycle(context.Background(), holdLease(b, store, res.Name)); err != nil {
+		b.Fatal(err)
+	}
+	h.peak = 0
+	n, v := 0, 0
+	var cpu cpuClock
+	cpu.start()
+	for b.Loop() {
+		v++
+		change(v)
+		r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Updated != updated || r.Events() != int64(updated) {
+			b.Fatalf("cycle %d: %d updated, %d events; want %d updates and nothing else", v, r.Updated, r.Events(), updated)
+		}
+		n += r.Records
+	}
+	cpu.stop()
+	reportRecords(b, n)
+	reportFloor(b, n, cpu)
+	h.report(b)
+	cpu.report(b)
 }
 
 // benchPostgres returns an opener of fresh PostgreSQL stores, a schema
@@ -283,4 +405,81 @@ func benchStore(b *testing.B) *cursor.SQLite {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// BenchmarkCycleMemory measures the peak heap of a steady snapshot cycle
+// (every record known and unchanged, in pages of 1,000) over 10,000 and
+// over 1,000,000 records: a cycle holds a page at a time, and nothing per
+// record of the whole resource, so the two peaks should be alike. The
+// store is seeded directly with the versions a cycle would have written
+// (see seedStore); the cycle measured is the poller's own.
+func BenchmarkCycleMemory(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			_, srv := newBenchAPI(b, n)
+			res, src := benchResource(b, srv.URL)
+			// Offset pages overlap: a few more pages than n/1000.
+			res.Pagination.MaxPages = n/(benchPageSize-Overlap(benchPageSize)) + 2
+			store := benchStore(b)
+			seedStore(b, store, res, srv.URL, n)
+			var h *heapSampler
+			p, err := New(res, src, store, Options{AfterPage: func(int) error { h.sample(); return nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h = newHeapSampler()
+			records := 0
+			for b.Loop() {
+				r, err := p.Cycle(context.Background(), holdLease(b, store, res.Name))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Records != n || r.Events() != 0 {
+					b.Fatalf("cycle read %d records and wrote %d events, want %d and none", r.Records, r.Events(), n)
+				}
+				records += r.Records
+			}
+			reportRecords(b, records)
+			h.report(b)
+		})
+	}
+}
+
+// seedStore records the n records the upstream at url serves as a
+// complete cycle of res would: their versions, extracted as the poller
+// extracts them, committed 10,000 at a time, without events.
+func seedStore(b *testing.B, store cursor.Store, res *config.Resource, url string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	x, err := NewExtractor(res)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lease := holdLease(b, store, res.Name)
+	cycle, err := store.BeginCycle(ctx, res.Name, lease)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 10_000
+	for off := 0; off < n; off += chunk {
+		doc, err := x.Decode(getPage(b, url, off, chunk))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs, skips, err := x.Records(doc)
+		if err != nil || len(skips) > 0 {
+			b.Fatalf("seed: %v, %d skipped", err, len(skips))
+		}
+		page := cursor.Page{Resource: res.Name, Cycle: cycle, Lease: lease, Records: make([]cursor.SeenRecord, len(recs))}
+		for i, r := range recs {
+			page.Records[i] = cursor.SeenRecord{ID: r.ID, Seen: cursor.Seen{Updated: r.Updated, Hash: r.Hash, Content: string(r.Data)}}
+		}
+		if err := store.CommitPage(ctx, page); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := store.FinishCycle(ctx, cursor.Finish{Resource: res.Name, Cycle: cycle, Lease: lease, Snapshot: true, DeleteGuard: 1,
+		Deleted: func(string, cursor.Seen) cursor.Event { b.Fatal("seed: a delete"); return cursor.Event{} }}); err != nil {
+		b.Fatal(err)
+	}
 }

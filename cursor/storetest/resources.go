@@ -21,6 +21,7 @@ var resourceTests = []test{
 	{"CommitPageTouchesOnlyExisting", testCommitPageTouchesOnlyExisting},
 	{"FinishCycleSnapshotDeletes", testFinishCycleSnapshotDeletes},
 	{"SnapshotDeleteNeedsTwoMisses", testSnapshotDeleteNeedsTwoMisses},
+	{"SnapshotSightingClearsMiss", testSnapshotSightingClearsMiss},
 	{"SnapshotDeleteLookedUp", testSnapshotDeleteLookedUp},
 	{"Missing", testMissing},
 	{"WatchFrom", testWatchFrom},
@@ -227,6 +228,53 @@ func testSnapshotDeleteNeedsTwoMisses(t *testing.T, b Backend) {
 	}
 	if got := eventIDs(allEvents(t, s, cursor.EventFilter{Type: "*.deleted"})); !reflect.DeepEqual(got, []string{"del-c", "del-b"}) {
 		t.Errorf("delete events %v, want del-c then del-b", got)
+	}
+}
+
+// testSnapshotSightingClearsMiss: a record missed by a complete
+// snapshot cycle and then listed unchanged (a touch) — by a complete
+// cycle, or by one that failed part-way and never finished — is not
+// deleted by the next complete cycle that misses it: only two complete
+// snapshot cycles that miss it with no sighting between confirm a delete.
+// A touch leaves the records it does not name missing.
+func testSnapshotSightingClearsMiss(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	snap := cursor.Finish{Snapshot: true, DeleteGuard: 1}
+	cycle(t, s, "contacts", []string{"a", "b", "c", "d"}, snap)
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Missing != 3 || res.Deleted != 0 {
+		t.Fatalf("b, c, d missed once: %+v, want 3 missing, none deleted", res)
+	}
+	lease := hold(t, s, cursor.ResourceLease("contacts"))
+	// A cycle that touches b and fails before its finish.
+	n, err := s.BeginCycle(ctx, "contacts", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, cursor.Page{Resource: "contacts", Cycle: n, Touch: []string{"a", "b"}})
+	// A complete one that touches c, and misses b and d.
+	n, err = s.BeginCycle(ctx, "contacts", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, cursor.Page{Resource: "contacts", Cycle: n, Touch: []string{"a", "c"}})
+	if m, err := s.Missing(ctx, "contacts", n, "", 10); err != nil || m.Missing != 2 || len(m.Records) != 2 ||
+		m.Records[0].ID != "b" || m.Records[1].ID != "d" {
+		t.Fatalf("Missing after touching a and c = %+v, %v; want b and d", m, err)
+	}
+	snap.Resource, snap.Cycle = "contacts", n
+	snap.Deleted = func(id string, _ cursor.Seen) cursor.Event { return event("contacts", "del-"+id, "contact.deleted") }
+	if res := finish(t, s, snap); res.Missing != 2 || res.Deleted != 1 {
+		t.Fatalf("b seen by a failed cycle, c by this one, d missed again: %+v, want d alone deleted", res)
+	}
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Missing != 2 || res.Deleted != 1 {
+		t.Fatalf("b missed twice since its sighting, c once: %+v, want b alone deleted", res)
+	}
+	if res := cycle(t, s, "contacts", []string{"a"}, snap); res.Missing != 1 || res.Deleted != 1 {
+		t.Fatalf("c missed twice: %+v, want it deleted", res)
+	}
+	if got := eventIDs(allEvents(t, s, cursor.EventFilter{Type: "*.deleted"})); !reflect.DeepEqual(got, []string{"del-d", "del-b", "del-c"}) {
+		t.Errorf("delete events %v, want d, then b and c", got)
 	}
 }
 
