@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -224,9 +225,10 @@ destinations:
 }
 
 // percentile returns the p-th percentile of xs (nearest rank).
-func percentile(xs []float64, p float64) float64 {
+func percentile[T cmp.Ordered](xs []T, p float64) T {
 	if len(xs) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)

@@ -231,14 +231,6 @@ func (u *benchUpstream) lateness() []time.Duration {
 	return out
 }
 
-// percentile returns the p-th percentile of sorted; 0 when empty.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
-}
-
 // memState is the memory the process uses, after a GC.
 type memState struct {
 	heap, stack, rss int64
