@@ -213,12 +213,12 @@ func (s *sqlStore) Leases(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
-// checkLease fails with a *LeaseError unless l is held, with its fence, by
-// its holder, and names want. It runs inside the write it guards, so the
-// check and the write are one transaction.
 // leaseCheck reads a lease for checkLease.
 const leaseCheck = `SELECT holder, fence, expires_at FROM leases WHERE name = ? /*FOR SHARE*/`
 
+// checkLease fails with a *LeaseError unless l is held, with its fence, by
+// its holder, and names want. It runs inside the write it guards, so the
+// check and the write are one transaction.
 func (s *sqlStore) checkLease(ctx context.Context, tx *sql.Tx, l Lease, want string) error {
 	if l.Name != want {
 		return fmt.Errorf("write under lease %q, want lease %q", l.Name, want)

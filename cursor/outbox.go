@@ -32,26 +32,34 @@ func (s *sqlStore) execRows(ctx context.Context, tx *sql.Tx, head, tail string, 
 			args = row(i, args)
 		}
 		text := head + placeholders(cols, k) + tail
-		st := s.preparedIn(ctx, tx, text)
-		var err error
-		switch {
-		case st != nil:
-		case k < rowsPerInsert:
-			_, err = tx.ExecContext(ctx, s.q(text), args...)
+		// A full chunk's statement is prepared once (by prepareRows, or
+		// here for this transaction); the last, shorter chunk runs as
+		// prepareRows left it.
+		var st *sql.Stmt
+		if k == rowsPerInsert {
+			st = full
+		}
+		if st == nil {
+			st = s.preparedIn(ctx, tx, text)
+		}
+		if st == nil && k == rowsPerInsert {
+			prepared, err := tx.PrepareContext(ctx, s.q(text))
 			if err != nil {
 				return err
 			}
-			continue
-		case full == nil:
-			if full, err = tx.PrepareContext(ctx, s.q(text)); err != nil {
-				return err
-			}
-			defer full.Close()
-			st = full
-		default:
-			st = full
+			defer prepared.Close()
+			st = prepared
 		}
-		if _, err = st.ExecContext(ctx, args...); err != nil {
+		if k == rowsPerInsert {
+			full = st
+		}
+		var err error
+		if st != nil {
+			_, err = st.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.q(text), args...)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -887,8 +887,7 @@ func (p *target) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (ti
 // send makes one request carrying batch and records its outcome, and
 // returns once the outcome is committed. With p.requests, the caller took
 // a token for the request, which send frees once the request is answered.
-// gone
-// reports a 410, which disabled the destination. A request cut short
+// gone reports a 410, which disabled the destination. A request cut short
 // because ctx is done is not recorded: its events stay pending as they
 // were.
 func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelivery, t *tally) (gone bool, err error) {
