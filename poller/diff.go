@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/config/datefmt"
 	"github.com/pollhook/pollhook/cursor"
 )
 
@@ -176,13 +177,32 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 }
 
 // newVerb says whether a never-seen record is created or updated.
+//
+// A zone-less date in a DST fold names two instants (datefmt.Readings),
+// and the record's created date is judged by both: created after the
+// watermark if its later reading is, and created with its first version
+// if any reading of it is within created_tolerance of any reading of the
+// updated date. A record created in the fold's second pass, read an hour
+// early, is so still reported created; the price is that a record never
+// seen, created in the fold's first pass before the watermark and edited
+// since, is reported created rather than updated: an event of the right
+// record with the wrong verb, rather than a creation never reported.
 func (d *differ) newVerb(r *Record) string {
 	if d.res.Dates.Created != nil && !r.Created.IsZero() {
-		if r.Created.After(d.watermark) || (d.watching && r.Created.After(d.watchFrom)) {
+		early, late := datefmt.Readings(r.Created)
+		if late.After(d.watermark) || (d.watching && late.After(d.watchFrom)) {
 			return verbCreated
 		}
-		if d.res.Dates.Updated != nil && absDuration(r.Updated.Sub(r.Created)) <= d.res.CreatedTolerance.D() {
-			return verbCreated
+		if d.res.Dates.Updated != nil && !r.Updated.IsZero() {
+			tol := d.res.CreatedTolerance.D()
+			ue, ul := datefmt.Readings(r.Updated)
+			for _, c := range [...]time.Time{early, late} {
+				for _, u := range [...]time.Time{ue, ul} {
+					if absDuration(u.Sub(c)) <= tol {
+						return verbCreated
+					}
+				}
+			}
 		}
 		return verbUpdated
 	}

@@ -31,6 +31,16 @@ func diffResource(updated, created bool) *config.Resource {
 	return r
 }
 
+// nyFold is hh:mm UTC on 2026-11-01 in New York's zone, as a zone-less
+// date in its fold reads: 05:mm and 06:mm UTC are both 01:mm local.
+func nyFold(hh, mm int) time.Time {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		panic(err)
+	}
+	return time.Date(2026, 11, 1, hh, mm, 0, 0, time.UTC).In(ny)
+}
+
 func rec(id string, updated, created time.Time, content string) Record {
 	data := json.RawMessage(fmt.Sprintf(`{"id":%q,"v":%q}`, id, content))
 	return Record{ID: id, Updated: updated, Created: created, Data: data, Hash: "h-" + content}
@@ -96,6 +106,27 @@ func TestDiffRules(t *testing.T) {
 		name: "late record created before the watermark with created = updated is created", updated: true, created: true, watermark: t2,
 		records: []Record{rec("4", t1, t1.Add(-500*time.Millisecond), "a")},
 		want:    []want{{"contact.created", "4"}},
+	}, {
+		// New York's fold, 2026-11-01: 01:00–01:59 local is EDT (05:00Z)
+		// then EST (06:00Z). Record 6 was created at 01:10 EST and edited
+		// at 01:20 EST; zone-less, both read as EDT, before the
+		// watermark of 01:50 EDT.
+		name: "created in a fold's second pass, read an hour early, is created", updated: true, created: true,
+		watermark: time.Date(2026, 11, 1, 5, 50, 0, 0, time.UTC),
+		records:   []Record{rec("6", nyFold(5, 20), nyFold(5, 10), "a")},
+		want:      []want{{"contact.created", "6"}},
+	}, {
+		// Created at 01:59:59.5 EST (read as EDT), first version dated
+		// 02:00 EST, after the fold: half a second apart, not an hour.
+		name: "created with its first version across a fold's end is created", updated: true, created: true,
+		watermark: time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC),
+		records:   []Record{rec("7", nyFold(7, 0), nyFold(5, 59).Add(59500*time.Millisecond), "a")},
+		want:      []want{{"contact.created", "7"}},
+	}, {
+		name: "created and edited in a fold long before the watermark is updated", updated: true, created: true,
+		watermark: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC),
+		records:   []Record{rec("8", nyFold(5, 40), nyFold(5, 10), "a")},
+		want:      []want{{"contact.updated", "8"}},
 	}, {
 		name: "no created date and a partial id set: updated", updated: true, watermark: t1,
 		records: []Record{rec("5", t2, time.Time{}, "a")},

@@ -720,6 +720,9 @@ func (f *Format) build(value string, st *state, loc *time.Location) (time.Time, 
 			t = want.Add(-time.Duration(before) * time.Second).In(loc)
 		}
 	}
+	// In a fold time.Date may give either instant (it gives the later
+	// on Lord Howe Island): take the earlier, always.
+	t, _ = Readings(t)
 	return t, nil
 }
 

@@ -498,3 +498,55 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestReadings(t *testing.T) {
+	ny, lh := mustLoad(t, "America/New_York"), mustLoad(t, "Australia/Lord_Howe")
+	utc := func(h, m int) time.Time { return time.Date(2026, 11, 1, h, m, 0, 0, time.UTC) }
+	lhUTC := func(h, m int) time.Time { return time.Date(2026, 4, 4, h, m, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name              string
+		t, earlier, later time.Time
+	}{
+		// New York, 2026-11-01: 01:00–01:59 EDT (05:00Z–05:59Z), again as EST (06:00Z–06:59Z).
+		{"fold, first pass", utc(5, 10).In(ny), utc(5, 10), utc(6, 10)},
+		{"fold, second pass", utc(6, 10).In(ny), utc(5, 10), utc(6, 10)},
+		{"fold's first minute", utc(5, 0).In(ny), utc(5, 0), utc(6, 0)},
+		{"fold's last minute", utc(6, 59).In(ny), utc(5, 59), utc(6, 59)},
+		{"before the fold", utc(4, 59).In(ny), utc(4, 59), utc(4, 59)},
+		{"after the fold", utc(7, 0).In(ny), utc(7, 0), utc(7, 0)},
+		// Lord Howe, 2026-04-05: 01:30–01:59 +11 (14:30Z–14:59Z), again as +10:30 (15:00Z–15:29Z).
+		{"half-hour fold, first pass", lhUTC(14, 40).In(lh), lhUTC(14, 40), lhUTC(15, 10)},
+		{"half-hour fold, second pass", lhUTC(15, 10).In(lh), lhUTC(14, 40), lhUTC(15, 10)},
+		{"after the half-hour fold", lhUTC(15, 30).In(lh), lhUTC(15, 30), lhUTC(15, 30)},
+		{"a gap is no fold", time.Date(2026, 3, 8, 7, 30, 0, 0, time.UTC).In(ny), time.Date(2026, 3, 8, 7, 30, 0, 0, time.UTC), time.Date(2026, 3, 8, 7, 30, 0, 0, time.UTC)},
+		{"UTC", utc(5, 10), utc(5, 10), utc(5, 10)},
+		{"a fixed offset", utc(5, 10).In(time.FixedZone("", -4*3600)), utc(5, 10), utc(5, 10)},
+	} {
+		e, l := Readings(tc.t)
+		if !e.Equal(tc.earlier) || !l.Equal(tc.later) {
+			t.Errorf("%s: Readings(%s) = %s, %s; want %s, %s", tc.name, tc.t, e.UTC(), l.UTC(), tc.earlier, tc.later)
+		}
+	}
+	// Parse reads a fold's wall-clock time as its earlier instant, and
+	// Readings gives both.
+	f, err := Parse("yyyy-MM-dd HH:mm:ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		loc            *time.Location
+		text           string
+		earlier, later time.Time
+	}{{ny, "2026-11-01 01:10:00", utc(5, 10), utc(6, 10)}, {lh, "2026-04-05 01:40:00", lhUTC(14, 40), lhUTC(15, 10)}} {
+		p, err := f.Parse(v.text, v.loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Equal(v.earlier) {
+			t.Errorf("%s in %s read as %s, want the fold's earlier instant %s", v.text, v.loc, p.UTC(), v.earlier)
+		}
+		if e, l := Readings(p); !e.Equal(v.earlier) || !l.Equal(v.later) {
+			t.Errorf("%s in %s: readings %s, %s; want %s, %s", v.text, v.loc, e.UTC(), l.UTC(), v.earlier, v.later)
+		}
+	}
+}

@@ -184,3 +184,34 @@ func LoadLocation(name string) (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// foldSpan bounds how far from a time Readings looks for a change of
+// offset: longer than any fold there is (one hour, or thirty minutes on
+// Lord Howe Island).
+const foldSpan = 3 * time.Hour
+
+// Readings returns the instants that t's wall-clock time names in t's
+// location: t twice, or, where that time falls in a fold (the hour a zone
+// repeats when its offset goes back, as daylight saving time ends), the
+// earlier and the later of the two. A date read without an offset in a
+// fold is ambiguous: Parse reads it as the earlier, and a caller that
+// must not misjudge such a date considers both.
+func Readings(t time.Time) (earlier, later time.Time) {
+	if t.Location() == time.UTC {
+		return t, t
+	}
+	_, off := t.Zone()
+	if _, after := t.Add(foldSpan).Zone(); after < off {
+		u := t.Add(time.Duration(off-after) * time.Second)
+		if _, o := u.Zone(); o == after {
+			return t, u
+		}
+	}
+	if _, before := t.Add(-foldSpan).Zone(); before > off {
+		u := t.Add(-time.Duration(before-off) * time.Second)
+		if _, o := u.Zone(); o == before {
+			return u, t
+		}
+	}
+	return t, t
+}
