@@ -261,7 +261,9 @@ type Attempt struct {
 	// sequence numbers the acknowledgements gave.
 	Response string
 	// BodyID is the webhook-id of what was sent: the event id for one
-	// event, else a batch id (see BodyID).
+	// event, else an HTTP body's batch id (see BodyID). It is empty for
+	// several events sent each on its own (NATS messages, stdout and
+	// file lines), each under its own event id.
 	BodyID string
 }
 
@@ -297,7 +299,9 @@ func (d *Destination) Send(ctx context.Context, events []cursor.Event) Attempt {
 		a.Err = errors.New("send events: no events")
 		return a
 	}
-	a.BodyID = BodyID(events)
+	if len(events) == 1 {
+		a.BodyID = events[0].ID
+	}
 	d.t.send(ctx, events, &a)
 	a.Latency = d.now().Sub(at)
 	return a

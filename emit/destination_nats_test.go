@@ -114,7 +114,7 @@ func TestNATSBatchPublishesEachEvent(t *testing.T) {
 		events = append(events, event(fmt.Sprint(i), []string{"created", "updated", "deleted"}[i%3]))
 	}
 	a := d.Send(context.Background(), events)
-	if !a.OK() || a.BodyID != BatchID(events) || a.Response != "stream "+stream+" seq 1-50" {
+	if !a.OK() || a.BodyID != "" || a.Response != "stream "+stream+" seq 1-50" {
 		t.Fatalf("attempt = %+v", a)
 	}
 	a = d.Send(context.Background(), events)
@@ -512,5 +512,28 @@ func TestNATSEngineRetriesRefusal(t *testing.T) {
 	slices.Sort(ids)
 	if want := []string{evs[0].ID, evs[1].ID}; !slices.Equal(ids, want) {
 		t.Errorf("stream holds %v, want %v once each", ids, want)
+	}
+}
+
+// TestNATSBatchAttemptsNameEachEvent: a batch published as one message
+// an event logs each event's attempt under the id its message carried,
+// not a batch id no message had.
+func TestNATSBatchAttemptsNameEachEvent(t *testing.T) {
+	url, js := natstest.Shared(t)
+	stream, prefix := natstest.Names(t, js)
+	h := newHarness(t)
+	e := h.engine(EngineOptions{}, natsDest("bus", url, prefix+".{type}", stream, func(d *config.Destination) { d.Batch.MaxEvents = 10 }))
+	evs := h.addN(3)
+	if res := h.step(e); res.Delivered != 3 || res.Requests != 1 {
+		t.Fatalf("step: %+v, want 3 delivered in 1 request", res)
+	}
+	for _, ev := range evs {
+		log, err := h.store.Attempts(context.Background(), cursor.AttemptFilter{Destination: "bus", EventID: ev.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(log) != 1 || log[0].BodyID != ev.ID {
+			t.Errorf("attempts of %s: %+v, want one under the event's own id", ev.ID, log)
+		}
 	}
 }

@@ -927,6 +927,9 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 	for i, d := range batch {
 		o := base
 		o.EventID = d.Event.ID
+		if o.BodyID == "" {
+			o.BodyID = o.EventID // sent on its own, under its own id
+		}
 		switch {
 		case a.OK():
 			o.Status, o.Counted = cursor.StatusDelivered, true
@@ -974,7 +977,7 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 		m.attempt(w.name, OutcomeGone, len(batch))
 		if w.setDisabled(true) {
 			w.log.Warn("destination answered 410 gone and is disabled: nothing is sent to it until it is enabled again (pollhook destinations enable NAME; a REST Hooks subscription is enabled when it is verified again)",
-				"event_id", a.BodyID, "error", base.Error)
+				"event_id", outcomes[0].BodyID, "error", base.Error)
 		}
 	default:
 		w.failed(a, batch[0].Event.ID, len(batch))
