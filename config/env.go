@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"slices"
 	"strings"
 
@@ -111,11 +112,28 @@ func expandString(s string, lookup func(string) (string, bool), inURL bool, keep
 		case hasDef:
 			b.WriteString(def)
 		default:
-			errs = append(errs, "environment variable "+name+" is not set (write ${"+name+":-default} for a default)")
+			errs = append(errs, "environment variable "+name+" is not set (write ${"+name+":-default} for a default)"+didYouMean(name, setNames(lookup)))
 		}
 		changed = true
 	}
 	return b.String(), changed, errs
+}
+
+// setNames lists the variables of the process's environment that lookup
+// sees set: the names a misspelt ${NAME} may have meant.
+func setNames(lookup func(string) (string, bool)) []string {
+	if lookup == nil {
+		return nil
+	}
+	var names []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := lookup(name); ok && name != "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // envName returns the variable name at the start of s, or "".

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -47,6 +48,21 @@ func TestExpandString(t *testing.T) {
 		if len(errs) > 0 || got != tt.want {
 			t.Errorf("expand %q = %q, %q; want %q", tt.in, got, errs, tt.want)
 		}
+	}
+}
+
+// TestMisspeltVariable: an unset ${NAME} close to a variable the
+// environment has names it.
+func TestMisspeltVariable(t *testing.T) {
+	t.Setenv("POLLHOOK_TEST_GITHUB_TOKEN", "x")
+	_, _, errs := expandString("${POLLHOOK_TEST_GITHUB_TOKN}", os.LookupEnv, false, nil)
+	if want := "environment variable POLLHOOK_TEST_GITHUB_TOKN is not set (write ${POLLHOOK_TEST_GITHUB_TOKN:-default} for a default); did you mean POLLHOOK_TEST_GITHUB_TOKEN?"; len(errs) != 1 || errs[0] != want {
+		t.Errorf("errors %q, want %q", errs, want)
+	}
+	// A variable the lookup does not see is no suggestion.
+	_, _, errs = expandString("${POLLHOOK_TEST_GITHUB_TOKN}", func(string) (string, bool) { return "", false }, false, nil)
+	if len(errs) != 1 || strings.Contains(errs[0], "did you mean") {
+		t.Errorf("errors %q, want no suggestion", errs)
 	}
 }
 
