@@ -33,6 +33,10 @@ const (
 	// recordTimeout bounds writing the outcome of a request, which goes on
 	// after the engine is stopped so that a delivered event is recorded.
 	recordTimeout = 10 * time.Second
+	// DefaultStopGrace is how long a request under way when the engine
+	// stops may still take to be answered, unless EngineOptions.StopGrace
+	// says otherwise.
+	DefaultStopGrace = 5 * time.Second
 	// minPage and maxPage bound how many due deliveries an unordered
 	// destination reads at a time.
 	minPage = 256
@@ -84,6 +88,13 @@ type EngineOptions struct {
 	// subscriptions become Inactive through them.
 	OnGone func(destination, reason string)
 	OnDead func(destination, eventID string)
+	// StopGrace is how long a request under way when the engine stops
+	// (its context done) may still take to be answered and recorded,
+	// within the destination's timeout; 0 means DefaultStopGrace. One cut
+	// short is not recorded: the receiver may have had it, and gets it
+	// again, under the same webhook-id, from whichever process delivers
+	// next.
+	StopGrace time.Duration
 }
 
 // StepResult counts what a Step did.
@@ -166,6 +177,7 @@ type Engine struct {
 	m      *Metrics
 	onGone func(destination, reason string)
 	onDead func(destination, eventID string)
+	grace  time.Duration // EngineOptions.StopGrace
 
 	mu       sync.Mutex
 	workers  map[string]*worker
@@ -186,6 +198,7 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 		m:        opts.Metrics,
 		onGone:   opts.OnGone,
 		onDead:   opts.OnDead,
+		grace:    opts.StopGrace,
 		workers:  map[string]*worker{},
 		stopping: map[string]*worker{},
 	}
@@ -197,6 +210,9 @@ func NewEngine(store DeliveryStore, dests []*Destination, opts EngineOptions) *E
 	}
 	if e.rand == nil {
 		e.rand = rand.Float64
+	}
+	if e.grace <= 0 {
+		e.grace = DefaultStopGrace
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -884,18 +900,40 @@ func (p *target) hold(b []cursor.PendingDelivery, whole bool, now time.Time) (ti
 	return until, until.After(now)
 }
 
+// outlive returns a context that is done grace after ctx is, rather than
+// with it: a request under way when the engine stops is answered and its
+// outcome recorded, rather than cut short after the receiver may have
+// acted on it. release must be called when the request is over.
+func outlive(ctx context.Context, grace time.Duration) (_ context.Context, release func()) {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-rctx.Done():
+		}
+	})
+	return rctx, func() { stop(); cancel() }
+}
+
 // send makes one request carrying batch and records its outcome, and
 // returns once the outcome is committed. With p.requests, the caller took
 // a token for the request, which send frees once the request is answered.
-// gone reports a 410, which disabled the destination. A request cut short
-// because ctx is done is not recorded: its events stay pending as they
-// were.
+// gone reports a 410, which disabled the destination. A request under way
+// when ctx is done has the engine's StopGrace more to be answered and
+// recorded; one cut short then is not recorded: its events stay pending
+// as they were.
 func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelivery, t *tally) (gone bool, err error) {
 	events := make([]cursor.Event, len(batch))
 	for i, d := range batch {
 		events[i] = d.Event
 	}
-	a := p.d.Send(ctx, events)
+	rctx, release := outlive(ctx, w.e.grace)
+	a := p.d.Send(rctx, events)
+	cut := a.Err != nil && rctx.Err() != nil
+	release()
 	gone = a.Gone && p.goneDisables
 	if gone {
 		p.stop.Store(true) // before the token goes: no request follows a 410
@@ -903,7 +941,7 @@ func (w *worker) send(ctx context.Context, p *pass, batch []cursor.PendingDelive
 	if p.requests != nil {
 		<-p.requests // answered: the next request may go
 	}
-	if a.Err != nil && ctx.Err() != nil {
+	if cut {
 		return false, nil
 	}
 	now := w.e.now()

@@ -167,6 +167,45 @@ type harness struct {
 	n     int // events added
 }
 
+// TestStopLetsRequestsFinish: a request under way when Run's context
+// ends is answered and recorded, so that the process delivering next
+// does not send it again.
+func TestStopLetsRequestsFinish(t *testing.T) {
+	h := newHarness(t)
+	arrived := make(chan struct{}, 10)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer slow.Close()
+	d, err := NewDestination(destConfig("slow", slow.URL), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	e := NewEngine(h.store, []*Destination{d}, EngineOptions{Leases: storeLeases{h.store}})
+	h.clock.Set(time.Now())
+	ev := h.addN(1)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	e.Notify()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no request after 10s")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if dl := h.delivery("slow", ev.ID); dl.Status != cursor.StatusDelivered || dl.Attempts != 1 {
+		t.Errorf("delivery under way at the stop = %+v, want delivered at its first attempt", dl)
+	}
+}
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "state.db"), clock: &fakeClock{t: start}}
@@ -845,7 +884,7 @@ func TestRunDelivers(t *testing.T) {
 		defer d.Close()
 		dests = append(dests, d)
 	}
-	e := NewEngine(h.store, dests, EngineOptions{Leases: storeLeases{h.store}})
+	e := NewEngine(h.store, dests, EngineOptions{Leases: storeLeases{h.store}, StopGrace: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -882,8 +921,8 @@ func TestRunDelivers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context was cancelled")
 	}
-	// The hung destination's requests were abandoned: still pending, no
-	// attempt counted.
+	// The hung destination's requests were abandoned after the stop's
+	// grace: still pending, no attempt counted.
 	ds, err := h.store.Deliveries(context.Background(), cursor.DeliveryFilter{Destination: "hung"})
 	if err != nil {
 		t.Fatal(err)
