@@ -31,7 +31,8 @@ func init() {
 Runs one complete cycle of each resource (or only NAME): fetches every page,
 works out what was created, updated and deleted since the last cycle, and
 records it in the state file. New events are written to the outbox and
-printed to stdout as JSON lines in the pollhook envelope; a summary per
+printed to stdout as JSON lines in the pollhook envelope (unless a
+destination is stdout: it prints them, in its format); a summary per
 resource goes to stderr, naming the first records skipped and why. A
 resource whose cycle fails is named with the reason, its cursor stays where
 it was, and the exit code is 1; so is a cycle that read records but had to
@@ -101,13 +102,21 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelError
 	}
 	log := newLogger(e.stderr, "text", level)
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.Lease.D()})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
 	}
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	deliver := !*dry && !*noDeliver
+	// A stdout destination prints the events itself, in its format: they
+	// are not printed twice.
+	printEvents := !*quiet
+	for _, d := range cfg.Destinations {
+		if deliver && d.URL == emit.StdoutURL {
+			printEvents = false
+		}
+	}
 	var skippedAll []error
 	res, err := rt.Once(ctx, runtime.OnceOptions{
 		Resources: resources,
@@ -115,7 +124,7 @@ func runOnce(ctx context.Context, e *env, args []string) error {
 		// stop holding back the pruning of the outbox.
 		Deliver: deliver,
 		OnCycle: func(res poller.CycleResult, events []cursor.Event, err error) {
-			if !*quiet {
+			if printEvents {
 				for _, ev := range events {
 					b, _ := json.Marshal(emit.NewEnvelope(ev))
 					out.Write(b)

@@ -537,6 +537,27 @@ func TestOnceEverySkipFails(t *testing.T) {
 // TestOnceQuiet: --quiet prints nothing for a run that needs no one —
 // events, summaries and skipped-record warnings stay out of cron's mail —
 // and what needs a person while it is so.
+// TestOnceStdoutDestination: with a stdout destination, once prints each
+// event once, as the destination writes it, not its own line besides.
+func TestOnceStdoutDestination(t *testing.T) {
+	t.Parallel()
+	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, srv.URL, "    start: beginning\ndestinations:\n  - name: out\n    url: stdout\n    format: cloudevents\n")
+	out, errOut, code := runCLI(t, "once", "-c", cfg)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("once: exit %d, stdout %q, stderr %q; want the 2 events, once each", code, out, errOut)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"specversion":"1.0"`) {
+			t.Errorf("line %q: want the destination's CloudEvent", l)
+		}
+	}
+}
+
 func TestOnceQuiet(t *testing.T) {
 	t.Parallel()
 	api := &tinyAPI{items: map[string]string{"1": "2026-11-01T10:00:00Z", "2": "2026-11-01T10:00:00Z", "3": "2026-11-01T10:00:00Z"}}

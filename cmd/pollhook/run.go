@@ -65,7 +65,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, LeaseTTL: cfg.State.Lease.D()})
+	rt, err := runtime.New(store, cfg, runtime.Options{Logger: log, Stdout: e.stdout, LeaseTTL: cfg.State.Lease.D()})
 	if err != nil {
 		return err
 	}
