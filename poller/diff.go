@@ -48,7 +48,11 @@ type differ struct {
 	// snapshot marks unchanged records as seen in this cycle, so that the
 	// cycle's end can tell which ids are gone.
 	snapshot bool
-	now      time.Time
+	// lookingUp is set while records looked up at item_url are diffed:
+	// their content is compared with the listing's only when their date
+	// moved.
+	lookingUp bool
+	now       time.Time
 	// history is how records are compared and what is kept of them.
 	history
 }
@@ -121,6 +125,14 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 				// judged against it); the caller logs and counts it.
 				verb = verbUpdated
 				out.backwards = append(out.backwards, backwardDate{id: r.ID, held: prev.Updated, given: r.Updated})
+			case r.Updated.Equal(prev.Updated) && !d.lookingUp && !d.sameContent(r, prev):
+				// The content changed under the same date: two edits
+				// within the date's resolution (the same second, or
+				// minute), or a DST fold's second pass at the wall-clock
+				// time of the first. Reported. (A record looked up at
+				// item_url is not judged so: the API's item may show
+				// fields its listing does not.)
+				verb = verbUpdated
 			case !r.Updated.After(prev.Updated):
 				// The same version again (lookback overlap, a date equal
 				// to the one held), or an older one whose compared
@@ -167,7 +179,11 @@ func (d *differ) page(recs []Record, seen map[string]cursor.Seen) pageDiff {
 		next.Rev++
 		seen[r.ID] = next
 		out.records[len(out.records)-1] = stored(r.ID, next, fresh)
-		ev := d.event(verb, r.ID, version(next), d.occurred(verb, r), r.Data)
+		var before time.Time // what the change cannot precede
+		if known {
+			before = prev.Updated
+		}
+		ev := d.event(verb, r.ID, version(next), d.occurred(verb, r, before), r.Data)
 		if known {
 			ev.Previous, ev.ChangedFields = d.previous(prev, r.Data)
 		}
@@ -212,15 +228,27 @@ func (d *differ) newVerb(r *Record) string {
 	return verbUpdated
 }
 
-// occurred is when a change happened, as the record tells it.
-func (d *differ) occurred(verb string, r *Record) time.Time {
+// occurred is when a change happened, as the record tells it. An update
+// dated before the record's creation or its version before (before), as a
+// zone-less date in a DST fold's second pass reads, is dated at the
+// fold's later reading where that is not before them, so that receivers
+// ordering by occurred_at see it after them.
+func (d *differ) occurred(verb string, r *Record, before time.Time) time.Time {
 	if verb == verbCreated && !r.Created.IsZero() {
 		return r.Created
 	}
-	if !r.Updated.IsZero() {
-		return r.Updated
+	if r.Updated.IsZero() {
+		return d.now
 	}
-	return d.now
+	if r.Created.After(before) {
+		before = r.Created
+	}
+	if r.Updated.Before(before) {
+		if _, late := datefmt.Readings(r.Updated); !late.Before(before) {
+			return late
+		}
+	}
+	return r.Updated
 }
 
 // deleted builds the event of a record that a snapshot no longer lists:

@@ -61,6 +61,7 @@ func TestDiffRules(t *testing.T) {
 		want       []want
 		wantStored map[string]cursor.Seen
 		backwards  int // records whose date went back, reported
+		lookingUp  bool
 	}{{
 		name: "seen id whose updated date advanced is updated", updated: true, created: true, watermark: t1,
 		seen:    map[string]cursor.Seen{"1": {Updated: t0, Hash: "h-a"}},
@@ -90,10 +91,22 @@ func TestDiffRules(t *testing.T) {
 		records:    []Record{rec("1", t1, time.Time{}, "a")},
 		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
 	}, {
-		name: "the same date with other content is the same version: nothing", updated: true, watermark: t2,
+		name: "the same date with other content is updated (two edits in the date's resolution)", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+		records:    []Record{rec("1", t2, time.Time{}, "b")},
+		want:       []want{{"contact.updated", "1"}},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-b", Rev: 1}},
+	}, {
+		name: "looked up at item_url, the same date with other content is the same version: nothing", updated: true, watermark: t2,
+		lookingUp:  true,
 		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
 		records:    []Record{rec("1", t2, time.Time{}, "b")},
 		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a"}},
+	}, {
+		name: "the same date and content again is nothing", updated: true, watermark: t2,
+		seen:       map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a", Rev: 2}},
+		records:    []Record{rec("1", t2, time.Time{}, "a")},
+		wantStored: map[string]cursor.Seen{"1": {Updated: t2, Hash: "h-a", Rev: 2}},
 	}, {
 		name: "new id created after the watermark is created", updated: true, created: true, watermark: t1,
 		records: []Record{rec("2", t2, t2, "a")},
@@ -156,7 +169,7 @@ func TestDiffRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &differ{res: diffResource(tt.updated, tt.created), source: "crm", watermark: tt.watermark,
-				silent: tt.silent, silentUntil: tt.until, fullIDSet: tt.fullIDSet, now: t3}
+				silent: tt.silent, silentUntil: tt.until, fullIDSet: tt.fullIDSet, now: t3, lookingUp: tt.lookingUp}
 			seen := map[string]cursor.Seen{}
 			for k, v := range tt.seen {
 				seen[k] = v
@@ -240,5 +253,49 @@ func TestDiffContentTogglingBackGetsNewIDs(t *testing.T) {
 			t.Fatalf("change to %s reuses event id %s: the outbox would drop it", content, pd.events[0].ID)
 		}
 		ids[pd.events[0].ID] = true
+	}
+}
+
+// TestSinceInFold: a since in New York's repeated hour is taken back to
+// the hour's start, 01:00 EDT, from either pass: an API comparing the
+// zone-less text lists the second pass's changes (01:xx again) only so.
+func TestSinceInFold(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	foldStart := time.Date(2026, 11, 1, 5, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		watermark, want time.Time
+	}{
+		{nyFold(5, 59), foldStart},                                    // 01:58 EDT, first pass
+		{nyFold(6, 30), foldStart},                                    // 01:29 EST, second pass
+		{nyFold(5, 0), time.Date(2026, 11, 1, 4, 59, 0, 0, time.UTC)}, // 00:59 EDT: before the fold
+		{nyFold(7, 1), nyFold(7, 0)},                                  // 02:00 EST: after it
+		{t1, t0},
+		{time.Time{}, time.Unix(0, 0)},
+	} {
+		if got := sinceOf(tc.watermark, time.Minute, ny); !got.Equal(tc.want) {
+			t.Errorf("since of watermark %s = %s, want %s", tc.watermark.UTC(), got.UTC(), tc.want.UTC())
+		}
+	}
+}
+
+// TestOccurredInFold: record 9 was created at 01:39 EDT (05:39Z) and
+// edited at 01:08 and 01:11 EST (06:08Z, 06:11Z), which read as 05:08Z and
+// 05:11Z: the update is dated at its later reading, after the creation,
+// not half an hour before it.
+func TestOccurredInFold(t *testing.T) {
+	d := &differ{res: diffResource(true, true), source: "crm", watermark: time.Date(2026, 11, 1, 5, 0, 0, 0, time.UTC), now: t3}
+	pd := d.page([]Record{rec("9", nyFold(5, 8), nyFold(5, 39), "a"), rec("9", nyFold(5, 11), nyFold(5, 39), "b")}, map[string]cursor.Seen{})
+	if len(pd.events) != 2 {
+		t.Fatalf("events %+v, want created and updated", pd.events)
+	}
+	c, u := pd.events[0], pd.events[1]
+	if c.Type != "contact.created" || !c.OccurredAt.Equal(nyFold(5, 39)) {
+		t.Errorf("first event %s occurred %s, want contact.created at 05:39Z", c.Type, c.OccurredAt.UTC())
+	}
+	if u.Type != "contact.updated" || !u.OccurredAt.Equal(nyFold(6, 11)) {
+		t.Errorf("second event %s occurred %s, want contact.updated at 06:11Z", u.Type, u.OccurredAt.UTC())
 	}
 }

@@ -105,7 +105,9 @@ func (p *Poller) confirm(ctx, commitCtx context.Context, res *CycleResult, lease
 		if err := p.readContents(commitCtx, d, found, held); err != nil {
 			return gone, err
 		}
+		d.lookingUp = true
 		pd := d.page(found, held)
+		d.lookingUp = false
 		err = p.store.CommitPage(commitCtx, cursor.Page{
 			Resource: name, Cycle: res.Cycle, Lease: lease,
 			Records: pd.records, Touch: append(pd.touch, touch...), Events: pd.events,

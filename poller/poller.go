@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pollhook/pollhook/config"
+	"github.com/pollhook/pollhook/config/datefmt"
 	"github.com/pollhook/pollhook/cursor"
 )
 
@@ -219,6 +220,20 @@ func (p *Poller) record(ctx context.Context, lease cursor.Lease, start time.Time
 	}
 }
 
+// sinceOf is the time a cycle asks for the changes since: the watermark
+// less the lookback, or the epoch for a resource without one. A since
+// whose wall-clock time in loc falls in a DST fold is taken back to the
+// fold's start: an API that compares zone-less dates as text lists the
+// repeated hour's second pass only from its earliest wall-clock time.
+// What that re-reads is the same versions again: nothing.
+func sinceOf(watermark time.Time, lookback time.Duration, loc *time.Location) time.Time {
+	since := watermark.Add(-lookback)
+	if watermark.IsZero() || since.Before(time.Unix(0, 0)) {
+		return time.Unix(0, 0)
+	}
+	return datefmt.FoldStart(since.In(loc))
+}
+
 func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time) (CycleResult, error) {
 	res := CycleResult{Resource: p.res.Name}
 	d, err := p.begin(ctx, &res, lease)
@@ -227,14 +242,11 @@ func (p *Poller) cycle(ctx context.Context, lease cursor.Lease, start time.Time)
 	}
 	// Until the cycle completes, the watermark stays where it was.
 	res.Watermark = d.watermark
-	since := d.watermark.Add(-p.res.Lookback.D())
-	if d.watermark.IsZero() || since.Before(time.Unix(0, 0)) {
-		since = time.Unix(0, 0)
-	}
 	loc := time.UTC
 	if p.res.Dates.Updated != nil {
 		loc = p.res.Dates.Updated.Location
 	}
+	since := sinceOf(d.watermark, p.res.Lookback.D(), loc)
 	watermark := d.watermark
 	// Records dated after the cycle began (a clock ahead of ours, or a
 	// bad date): counted, and the watermark stops at the cycle's start, so

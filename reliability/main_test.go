@@ -731,12 +731,44 @@ func (w *world) finish(t *testing.T, p *proc, cfg string, fig *figures, timeout 
 	return results
 }
 
+// explain logs, for the first objects a result faults, their history
+// upstream and the events delivered of them.
+func (w *world) explain(t *testing.T, r Result) {
+	t.Helper()
+	objects := map[string]bool{}
+	for _, l := range [][]string{r.Lost, r.Duplicates, r.Spurious, r.NotConverged} {
+		for _, s := range l {
+			var id int
+			if _, err := fmt.Sscanf(s, "object %d", &id); err == nil && len(objects) < 5 {
+				objects[strconv.Itoa(id)] = true
+			}
+		}
+	}
+	var b strings.Builder
+	for _, c := range w.up.Log() {
+		if objects[strconv.Itoa(c.ID)] {
+			fmt.Fprintf(&b, "\n  upstream object %d: %s rev %d dated %s (%s) at %s", c.ID, c.Kind, c.Rev,
+				w.up.DateText(c.Updated), c.Updated.UTC().Format(time.RFC3339), c.At.Format("15:04:05.000"))
+		}
+	}
+	for _, d := range w.rcv.Deliveries() {
+		for _, ev := range d.Events {
+			if ev.Resource == r.Resource && objects[ev.ObjectID] {
+				fmt.Fprintf(&b, "\n  delivered object %s: %s %s detected %s, data %s", ev.ObjectID, ev.Type, ev.ID,
+					ev.DetectedAt.Format("15:04:05.000"), ev.Data)
+			}
+		}
+	}
+	t.Logf("history of the objects at fault in %s:%s", r.Resource, b.String())
+}
+
 func requireClean(t *testing.T, w *world, results []Result) {
 	t.Helper()
 	for _, r := range results {
 		t.Log(r.Summary())
 		if !r.OK() {
 			t.Error(r.String())
+			w.explain(t, r)
 		}
 	}
 	if sigs, bodies := w.bad(); sigs > 0 || bodies > 0 {

@@ -211,9 +211,12 @@ func TestNATSKillBetweenPublishAndAck(t *testing.T) {
 		for range 10 {
 			w.up.Step()
 		}
-		waitUntil(t, 20*time.Second, "pollhook to publish while the acknowledgements are held", func() bool {
-			return len(w.stream.Deliveries(t)) > before
-		})
+		published := func() bool { return len(w.stream.Deliveries(t)) > before }
+		for end := time.Now().Add(20 * time.Second); !published(); pause(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("waited 20s for pollhook to publish while the acknowledgements are held; its log:\n%s", p.tail())
+			}
+		}
 		p.kill()
 		px.Cut()
 		fig.Trials++

@@ -204,7 +204,9 @@ func (s UpstreamStats) FaultsInjected() int {
 // lists the records in id order (a stable order), or with order=updated
 // by updated date (then id), as an API listing "oldest change first" does:
 // an edit moves a record to the end. It lists those updated at or after
-// since (DateLayout, optional), from offset N (offset paging), from page P
+// since (DateLayout, optional; or since_local, a date as DateText writes
+// it, compared with the records' as text, as an API keeping zone-less
+// local dates as text does), from offset N (offset paging), from page P
 // (page paging: offset (P-1)·M) or after id ID (keyset paging, the
 // cursor), at most M (default DefaultPageSize). Deleted records are left
 // out unless include_deleted=true, which lists them as tombstones
@@ -735,6 +737,7 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	sinceText := q.Get("since_local")
 	after := 0
 	if lr.Cursor != "" {
 		if after, err = strconv.Atoi(lr.Cursor); err != nil {
@@ -760,7 +763,7 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault.Kind == FaultHide {
 		hide = fault.IDs
 	}
-	page := u.page(since, lr.Offset, after, limit, q.Get("include_deleted") == "true", q.Get("order") == "updated", hide)
+	page := u.page(since, sinceText, lr.Offset, after, limit, q.Get("include_deleted") == "true", q.Get("order") == "updated", hide)
 	if pageNo > 0 && page.Next != nil {
 		next := *r.URL
 		nq := next.Query()
@@ -870,11 +873,11 @@ func applies(k Fault, lr ListRequest) bool {
 }
 
 // page builds a listing page. The caller holds u.mu.
-func (u *Upstream) page(since time.Time, offset, after, limit int, tombstones, byUpdated bool, hide []int) wirePage {
+func (u *Upstream) page(since time.Time, sinceText string, offset, after, limit int, tombstones, byUpdated bool, hide []int) wirePage {
 	var match []*record
 	for _, id := range u.ids {
 		r := u.recs[id]
-		if (r.deleted && !tombstones) || r.updated.Before(since) || slices.Contains(hide, id) {
+		if (r.deleted && !tombstones) || r.updated.Before(since) || (sinceText != "" && u.DateText(r.updated) < sinceText) || slices.Contains(hide, id) {
 			continue
 		}
 		match = append(match, r)

@@ -526,6 +526,15 @@ func TestReadings(t *testing.T) {
 		if !e.Equal(tc.earlier) || !l.Equal(tc.later) {
 			t.Errorf("%s: Readings(%s) = %s, %s; want %s, %s", tc.name, tc.t, e.UTC(), l.UTC(), tc.earlier, tc.later)
 		}
+		// The fold's first instant: 05:00Z in New York, 14:30Z on Lord
+		// Howe; t itself outside a fold.
+		want := tc.t
+		if !tc.earlier.Equal(tc.later) {
+			want = tc.later.Truncate(time.Hour).Add(-tc.later.Sub(tc.earlier))
+		}
+		if got := FoldStart(tc.t); !got.Equal(want) {
+			t.Errorf("%s: FoldStart(%s) = %s, want %s", tc.name, tc.t, got.UTC(), want.UTC())
+		}
 	}
 	// Parse reads a fold's wall-clock time as its earlier instant, and
 	// Readings gives both.

@@ -215,3 +215,15 @@ func Readings(t time.Time) (earlier, later time.Time) {
 	}
 	return t, t
 }
+
+// FoldStart returns the first instant of the DST fold t's wall-clock time
+// falls in (where the repeated hour's first pass begins), or t when it
+// falls in none.
+func FoldStart(t time.Time) time.Time {
+	early, late := Readings(t)
+	if early.Equal(late) {
+		return t
+	}
+	second, _ := late.ZoneBounds() // the change of offset: the second pass begins
+	return second.Add(-late.Sub(early))
+}
