@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pollhook/pollhook/internal/cputime"
 )
 
 // BenchmarkCommitPage commits pages of 1000 new records and 1000 events.
@@ -74,4 +76,70 @@ func BenchmarkSnapshotCycle(b *testing.B) {
 		cycles++
 	}
 	b.ReportMetric(float64(cycles*total)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkDeliveryStore runs the store's side of delivering 1000 events a
+// loop: fan-out, pending deliveries read a page at a time, and the
+// outcomes recorded, all delivered, in requests of batch events, the
+// outcomes of group requests a transaction (as the delivery engine's group
+// commit writes them). Event ids are hashes, as the poller's are.
+func BenchmarkDeliveryStore(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		batch, group int
+	}{{"unbatched", 1, 4}, {"batch100", 100, 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			s := openStore(b)
+			const size = 1000
+			if _, err := s.EnsureDestination(ctx, "d", time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+			ls, err := s.AcquireLeases(ctx, "test", []string{DestinationLease("d")}, time.Hour, t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lease := resourceLease(b, s, "contacts")
+			events, cpu := 0, time.Duration(0)
+			for b.Loop() {
+				b.StopTimer()
+				evs := make([]Event, size)
+				for i := range evs {
+					evs[i] = event("contacts", fmt.Sprintf("evt_%016x", uint64(events+i)*0x9E3779B97F4A7C15), "contact.updated")
+				}
+				if err := s.CommitPage(ctx, Page{Resource: "contacts", Cycle: 1, Lease: lease, Events: evs}); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				began := cputime.Process()
+				if _, err := s.Fanout(ctx, "d", nil, t0); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					due, err := s.Pending(ctx, PendingQuery{Destination: "d", Due: t0, Limit: 800})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(due) == 0 {
+						break
+					}
+					for start := 0; start < len(due); start += bc.batch * bc.group {
+						var outcomes []Outcome
+						for i, d := range due[start:min(len(due), start+bc.batch*bc.group)] {
+							outcomes = append(outcomes, Outcome{Destination: "d", EventID: d.Event.ID,
+								BodyID: fmt.Sprintf("req_%d", (start+i)/bc.batch), At: t0.Add(time.Duration(i)),
+								HTTPStatus: 200, Latency: time.Millisecond, Status: StatusDelivered, Counted: true})
+						}
+						if err := s.RecordOutcomes(ctx, ls[0], outcomes); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				cpu += cputime.Process() - began
+				events += size
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(events), "cpu-µs/event")
+		})
+	}
 }

@@ -8,10 +8,12 @@ package cursor
 //   - deliveries: one row per (destination, event_id) — seq and type of the
 //     event, status pending|delivered|dead, attempts, next_at, last_status,
 //     last_error, created_at (when it was queued or last replayed) and
-//     done_at (when it was delivered or died). Partial indexes on
-//     (destination, next_at) and (destination, seq) over pending rows serve
-//     the delivery loop; (destination, status, done_at) serves counts,
-//     listings and pruning.
+//     done_at (when it was delivered or died). A partial index on
+//     (destination, seq, next_at) over pending rows serves the delivery
+//     loop, its next due time and the counts of pending deliveries; one on
+//     (destination, seq) over dead rows, listings and counts of dead ones;
+//     one on (destination, status, done_at) over the rows done, pruning
+//     (schema version 13).
 //   - attempts: the log of every attempt, one row per event per attempt —
 //     destination, event_id, body_id (the webhook-id of the request), at,
 //     status (HTTP, 0 for none), latency (nanoseconds), error and response
@@ -609,13 +611,18 @@ WHERE d.destination = ? AND d.status = 'pending' AND d.seq > ?`
 	return out, nil
 }
 
+// nextDueQuery reads the next due time of a destination's pending
+// deliveries from deliveries_pending (seq > 0, true of every row, keeps
+// SQLite's planner on it rather than on every delivery of the
+// destination).
+const nextDueQuery = `
+SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending' AND seq > 0 AND next_at > ?`
+
 // NextDue returns the earliest NextAt after after among the pending
 // deliveries of dest; ok is false when there is none.
 func (s *sqlStore) NextDue(ctx context.Context, dest string, after time.Time) (next time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	err = s.r.QueryRowContext(ctx, s.q(`
-SELECT min(next_at) FROM deliveries WHERE destination = ? AND status = 'pending' AND next_at > ?`),
-		dest, nanos(after)).Scan(&n)
+	err = s.r.QueryRowContext(ctx, s.q(nextDueQuery), dest, nanos(after)).Scan(&n)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read next due delivery of %s: %w", dest, err)
 	}
@@ -892,7 +899,7 @@ WHERE TRUE`
 			args = append(args, f.Destination)
 		}
 		if f.Dead {
-			q += ` AND status = 'dead'`
+			q += ` AND status = 'dead' AND seq > 0`
 		}
 		if !f.Since.IsZero() {
 			q += ` AND seq IN (SELECT seq FROM outbox WHERE detected_at >= ?)`
@@ -916,13 +923,17 @@ func (s *sqlStore) isDead(ctx context.Context, tx *sql.Tx, dest, eventID string)
 
 // Backlog returns the backlog of destination dest.
 func (s *sqlStore) Backlog(ctx context.Context, dest string) (Backlog, error) {
-	return s.backlog(ctx, dest, `
-SELECT (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'pending'),
-       (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'dead'),
-       (SELECT min(created_at) FROM deliveries WHERE destination = n.name AND status = 'pending'),
-       (SELECT disabled_at FROM destinations WHERE name = n.name)
-FROM (SELECT ? AS name) AS n`, dest)
+	return s.backlog(ctx, dest, backlogQuery, dest)
 }
+
+// backlogQuery counts a destination's pending and dead deliveries over
+// their partial indexes (seq > 0 leads SQLite's planner to them).
+const backlogQuery = `
+SELECT (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'pending' AND seq > 0),
+       (SELECT count(*) FROM deliveries WHERE destination = n.name AND status = 'dead' AND seq > 0),
+       (SELECT min(created_at) FROM deliveries WHERE destination = n.name AND status = 'pending' AND seq > 0),
+       (SELECT disabled_at FROM destinations WHERE name = n.name)
+FROM (SELECT ? AS name) AS n`
 
 // backlog reads the backlog of dest with q, which selects the pending and
 // dead counts, the oldest pending time and the destination's disabled_at
@@ -1035,12 +1046,18 @@ func (s *sqlStore) Prune(ctx context.Context, o PruneOptions) (PruneResult, erro
 }
 
 func (s *sqlStore) pruneDeliveries(ctx context.Context, dest string, status DeliveryStatus, before time.Time) (int64, error) {
-	return s.deleteChunks(ctx, `
+	return s.deleteChunks(ctx, pruneDeliveriesQuery, dest, string(status), nanos(before))
+}
+
+// pruneDeliveriesQuery deletes a chunk of a destination's deliveries of
+// one status done before a time, found in deliveries_done: the query
+// names that index's condition (status <> 'pending') for SQLite's planner
+// to take it.
+const pruneDeliveriesQuery = `
 DELETE FROM deliveries WHERE destination = ?1 AND event_id IN (
 	SELECT event_id FROM deliveries
-	WHERE destination = ?1 AND status = ?2 AND done_at < ?3
-	LIMIT ?4)`, dest, string(status), nanos(before))
-}
+	WHERE destination = ?1 AND status = ?2 AND status <> 'pending' AND done_at < ?3
+	LIMIT ?4)`
 
 // pruneEvents deletes outbox events detected before before, a seq range at
 // a time, up to the lowest fanout_seq of the destinations.

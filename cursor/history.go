@@ -254,13 +254,17 @@ func (s *sqlStore) BacklogAtMost(ctx context.Context, dest string, limit int64) 
 	if limit <= 0 {
 		return Backlog{}, fmt.Errorf("read backlog of %s: limit %d, want above 0", dest, limit)
 	}
-	return s.backlog(ctx, dest, `
-SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ?1 AND status = 'pending' LIMIT ?2) AS p),
-       (SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ?1 AND status = 'dead' LIMIT ?2) AS d),
-       (SELECT min(created_at) FROM (
-           SELECT created_at FROM deliveries WHERE destination = ?1 AND status = 'pending' ORDER BY seq LIMIT ?2) AS o),
-       (SELECT disabled_at FROM destinations WHERE name = ?1)`, dest, limit+1)
+	return s.backlog(ctx, dest, backlogAtMostQuery, dest, limit+1)
 }
+
+// backlogAtMostQuery is Backlog's query with each count bounded, over the
+// same partial indexes.
+const backlogAtMostQuery = `
+SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ?1 AND status = 'pending' AND seq > 0 LIMIT ?2) AS p),
+       (SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE destination = ?1 AND status = 'dead' AND seq > 0 LIMIT ?2) AS d),
+       (SELECT min(created_at) FROM (
+           SELECT created_at FROM deliveries WHERE destination = ?1 AND status = 'pending' AND seq > 0 ORDER BY seq LIMIT ?2) AS o),
+       (SELECT disabled_at FROM destinations WHERE name = ?1)`
 
 // Cursors returns the state of every resource the store has a row for,
 // sorted by name, as Resources does but without counting the records

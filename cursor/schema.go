@@ -251,4 +251,21 @@ UPDATE seen SET missed = (SELECT r.snapshot_cycle FROM resources AS r WHERE r.re
 WHERE deleted = 0 AND last_seen < (SELECT r.snapshot_cycle FROM resources AS r WHERE r.resource = seen.resource);
 CREATE INDEX seen_missed ON seen (resource, id) WHERE missed <> 0;
 `,
+	// 13: two partial indexes where there were three indexes of every
+	// pending delivery. Each of these took a write per event when it was
+	// queued and another when it was delivered, at a place set by the
+	// event's id (the last column of each entry), which a hash scatters:
+	// deliveries_pending serves both the delivery loop (by seq) and the
+	// next due time (next_at, read from the index), and deliveries_done
+	// holds only the deliveries done, which are what prune looks for.
+	// Queries that count or scan pending or dead deliveries bound seq
+	// (seq > 0, true of every row) so that SQLite's planner takes the
+	// partial index over the table.
+	`
+DROP INDEX deliveries_due;
+DROP INDEX deliveries_pending_seq;
+DROP INDEX deliveries_status_done;
+CREATE INDEX deliveries_pending ON deliveries (destination, seq, next_at) WHERE status = 'pending';
+CREATE INDEX deliveries_done ON deliveries (destination, status, done_at) WHERE status <> 'pending';
+`,
 }

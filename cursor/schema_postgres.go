@@ -199,4 +199,14 @@ UPDATE seen SET missed = r.snapshot_cycle FROM resources AS r
 WHERE r.resource = seen.resource AND seen.deleted = 0 AND seen.last_seen < r.snapshot_cycle;
 CREATE INDEX seen_missed ON seen (resource, id) WHERE missed <> 0;
 `,
+	// 7: SQLite's version 13, two partial indexes where there were
+	// three indexes of every pending delivery. IF EXISTS: a dry-run copy
+	// (OpenPostgresScratch) has the tables' indexes under other names.
+	`
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_pending_seq;
+DROP INDEX IF EXISTS deliveries_status_done;
+CREATE INDEX deliveries_pending ON deliveries (destination, seq, next_at) WHERE status = 'pending';
+CREATE INDEX deliveries_done ON deliveries (destination, status, done_at) WHERE status <> 'pending';
+`,
 }

@@ -79,3 +79,68 @@ PRAGMA user_version = 11; PRAGMA application_id = %d;`, applicationID))
 		t.Errorf("first snapshot after the upgrade: %+v, %v, deleted %v; want b alone deleted of 3 missing", res, err, gone)
 	}
 }
+
+// TestDeliveryIndexes: the deliveries table has a partial index over the
+// pending rows, one over the dead and one over the done (schema version
+// 13), and the queries that count, scan or prune deliveries of a status
+// read them rather than every delivery of the destination.
+func TestDeliveryIndexes(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'deliveries' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if want := []string{"deliveries_dead_seq", "deliveries_done", "deliveries_pending"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("indexes of deliveries = %v, want %v", names, want)
+	}
+	for _, q := range []struct {
+		name, query string
+		args        []any
+	}{
+		{"NextDue", nextDueQuery, []any{"a", 0}},
+		{"Backlog", backlogQuery, []any{"a"}},
+		{"BacklogAtMost", backlogAtMostQuery, []any{"a", 10}},
+		{"pruneDeliveries", pruneDeliveriesQuery, []any{"a", "delivered", 0, 10}},
+	} {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(detail, "deliveries") {
+				plan = append(plan, detail)
+			}
+		}
+		rows.Close()
+		for _, step := range plan {
+			// The outer DELETE of pruneDeliveries finds each row it was
+			// given by its key.
+			if step == "SEARCH deliveries USING PRIMARY KEY (destination=? AND event_id=?)" {
+				continue
+			}
+			if !strings.Contains(step, "deliveries_pending") && !strings.Contains(step, "deliveries_dead_seq") &&
+				!strings.Contains(step, "deliveries_done") {
+				t.Errorf("%s reads %q, want a partial index (plan %q)", q.name, step, plan)
+			}
+		}
+		if len(plan) == 0 {
+			t.Errorf("%s: no step of the plan reads deliveries", q.name)
+		}
+	}
+}

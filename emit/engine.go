@@ -786,12 +786,14 @@ func (w *worker) sendUnordered(ctx context.Context, p *pass, t *tally) error {
 	page = max(p.batch, min(page, maxPage)/p.batch*p.batch)
 	now := w.e.now()
 
-	// max_in_flight requests open, and as many answered ones waiting for
-	// their outcomes to be committed: those of requests answered while a
-	// commit runs are written together by the next (see recorder).
+	// max_in_flight requests open, and up to a page's worth of answered
+	// ones waiting for their outcomes to be committed: those of requests
+	// answered while a commit runs are written together by the next (see
+	// recorder), so that a slow commit holds up neither the requests nor
+	// the next one's size.
 	p.requests = make(chan struct{}, p.inFlight)
 	var g errgroup.Group
-	g.SetLimit(2 * p.inFlight)
+	g.SetLimit(p.inFlight + page/p.batch)
 	var after int64
 	var err error
 loop:

@@ -33,11 +33,12 @@ func (s *gatedStore) RecordOutcomes(ctx context.Context, lease cursor.Lease, out
 }
 
 // TestOutcomesCommittedTogether holds the commit of the first request's
-// outcome while the other requests are answered: their outcomes are
-// written together by the next commit, and every event is delivered and
-// counted once committed.
+// outcome while the other requests are answered, many more than
+// max_in_flight (a slow commit holds up no request while up to a page of
+// them wait): their outcomes are written together by the next commit, and
+// every event is delivered and counted once committed.
 func TestOutcomesCommittedTogether(t *testing.T) {
-	const inFlight, events = 4, 8
+	const inFlight, events = 4, 40
 	h := newHarness(t)
 	answered := make(chan struct{}, events)
 	rcv := newSink(t, func(hit, int) (int, http.Header) {
