@@ -66,6 +66,10 @@ type Extractor struct {
 	item       *getter    // the record in an item_url body
 	transform  *gojq.Code // nil = records as the API sends them
 	project    *projector // nil = a change is judged on the whole record
+	// fast says that pages are read by the fast path (see rawjson.go):
+	// every path is dotted, and a record is hashed whole as the API
+	// sends it.
+	fast bool
 }
 
 // getter reads one value out of a decoded JSON value.
@@ -141,7 +145,21 @@ func NewExtractor(r *config.Resource) (*Extractor, error) {
 	default:
 		return nil, fmt.Errorf("%spagination.type: want none, offset, page, cursor, next_url or link_header (got %q)", prefix, p.Type)
 	}
+	x.fast = x.filter == nil && x.transform == nil && x.project == nil
+	for _, g := range []*getter{x.items, x.id, x.updated.getter(), x.created.getter(), x.nextGetter()} {
+		if g != nil && g.code != nil {
+			x.fast = false
+		}
+	}
 	return x, nil
+}
+
+// getter is the getter of the date, nil without one.
+func (d *dateGetter) getter() *getter {
+	if d == nil {
+		return nil
+	}
+	return d.get
 }
 
 func orDefault(s, def string) string {
@@ -412,32 +430,12 @@ func (x *Extractor) itemsOf(doc any) ([]any, error) {
 // reason skips it. The id and dates are read from the item as the API
 // sent it; the transform's output is what is encoded and hashed.
 func (x *Extractor) record(item any, buf []byte) (rec Record, _ []byte, reason string) {
-	v, _, err := x.id.first(item)
-	if err != nil {
-		return rec, buf, fmt.Sprintf("id at %q: %s", x.id.expr, err)
-	}
-	id, ok := idText(v)
-	switch {
-	case v == nil:
-		return rec, buf, fmt.Sprintf("no id at %q", x.id.expr)
-	case id == "" && ok:
-		return rec, buf, fmt.Sprintf("empty id at %q", x.id.expr)
-	case !ok:
-		return rec, buf, fmt.Sprintf("id at %q is %s, want a string or a number", x.id.expr, describe(v))
-	}
-	rec.ID = id
-	for _, d := range []struct {
-		g  *dateGetter
-		to *time.Time
-	}{{x.updated, &rec.Updated}, {x.created, &rec.Created}} {
-		if d.g == nil {
-			continue
-		}
-		t, reason := d.g.read(item)
-		if reason != "" {
-			return rec, buf, reason
-		}
-		*d.to = t
+	rec, reason = x.head(func(g *getter) (any, error) {
+		v, _, err := g.first(item)
+		return v, err
+	})
+	if reason != "" {
+		return rec, buf, reason
 	}
 	if x.transform != nil {
 		var reason string
@@ -445,7 +443,7 @@ func (x *Extractor) record(item any, buf []byte) (rec Record, _ []byte, reason s
 			return rec, buf, reason
 		}
 	}
-	buf, err = appendCanonical(buf, item)
+	buf, err := appendCanonical(buf, item)
 	if err != nil {
 		return rec, buf, fmt.Sprintf("encode record: %s", err)
 	}
@@ -456,10 +454,45 @@ func (x *Extractor) record(item any, buf []byte) (rec Record, _ []byte, reason s
 	return rec, buf, ""
 }
 
-// read returns the date of item, or why it has none.
-func (d *dateGetter) read(item any) (time.Time, string) {
+// head reads the id and the dates of a record, get giving the value of
+// each getter in it; a non-empty reason skips the record (rec.ID is set
+// when it has one).
+func (x *Extractor) head(get func(*getter) (any, error)) (rec Record, reason string) {
+	v, err := get(x.id)
+	if err != nil {
+		return rec, fmt.Sprintf("id at %q: %s", x.id.expr, err)
+	}
+	id, ok := idText(v)
+	switch {
+	case v == nil:
+		return rec, fmt.Sprintf("no id at %q", x.id.expr)
+	case id == "" && ok:
+		return rec, fmt.Sprintf("empty id at %q", x.id.expr)
+	case !ok:
+		return rec, fmt.Sprintf("id at %q is %s, want a string or a number", x.id.expr, describe(v))
+	}
+	rec.ID = id
+	for _, d := range []struct {
+		g  *dateGetter
+		to *time.Time
+	}{{x.updated, &rec.Updated}, {x.created, &rec.Created}} {
+		if d.g == nil {
+			continue
+		}
+		v, err := get(d.g.get)
+		t, reason := d.g.read(v, err)
+		if reason != "" {
+			return rec, reason
+		}
+		*d.to = t
+	}
+	return rec, ""
+}
+
+// read returns the date whose value is v (err: why the date's getter
+// gave none), or why the record has none.
+func (d *dateGetter) read(v any, err error) (time.Time, string) {
 	g := d.get
-	v, _, err := g.first(item)
 	if err != nil {
 		return time.Time{}, fmt.Sprintf("%s date at %q: %s", d.name, g.expr, err)
 	}
@@ -562,13 +595,19 @@ func describe(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
+// nextGetter is the getter of the next cursor or next URL; nil when the
+// pagination type has none.
+func (x *Extractor) nextGetter() *getter {
+	if x.nextCursor != nil {
+		return x.nextCursor
+	}
+	return x.nextURL
+}
+
 // next reads the next cursor or next URL of a body: "" when the
 // pagination type has none, or the value is absent, null, false or empty.
 func (x *Extractor) next(doc any) (string, error) {
-	g := x.nextCursor
-	if g == nil {
-		g = x.nextURL
-	}
+	g := x.nextGetter()
 	if g == nil {
 		return "", nil
 	}
@@ -576,6 +615,11 @@ func (x *Extractor) next(doc any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s %q: %w", g.key, g.expr, err)
 	}
+	return nextText(g, v)
+}
+
+// nextText is the next cursor or URL that g found as v.
+func nextText(g *getter, v any) (string, error) {
 	switch v := v.(type) {
 	case nil:
 		return "", nil

@@ -61,6 +61,24 @@ resources:
     watch_fields: [".tags[].name", stage, ".a.b"]
 `
 
+// fuzzExtractors are the Extractors of the resources of fuzzExtractConfig.
+func fuzzExtractors(t testing.TB) []*Extractor {
+	t.Helper()
+	cfg, err := config.Parse("fuzz.yaml", []byte(fuzzExtractConfig), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []*Extractor
+	for i := range cfg.Resources {
+		x, err := NewExtractor(&cfg.Resources[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs = append(xs, x)
+	}
+	return xs
+}
+
 // FuzzExtract decodes arbitrary bodies and extracts their records as each
 // fuzz resource configures: nothing may panic; valid JSON always decodes;
 // every record has an id, canonical JSON data (decoding and writing it
@@ -69,18 +87,7 @@ resources:
 // data gets when read back as kept content); every skip says why; and
 // extraction is deterministic.
 func FuzzExtract(f *testing.F) {
-	cfg, err := config.Parse("fuzz.yaml", []byte(fuzzExtractConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		f.Fatal(err)
-	}
-	var xs []*Extractor
-	for i := range cfg.Resources {
-		x, err := NewExtractor(&cfg.Resources[i])
-		if err != nil {
-			f.Fatal(err)
-		}
-		xs = append(xs, x)
-	}
+	xs := fuzzExtractors(f)
 	for i, body := range []string{
 		`{"items":[{"id":1,"updated":"2026-11-22T10:04:05Z","name":"Ada"},{"id":"x-2","updated":"2026-11-22T10:04:05.123+02:00"}]}`,
 		`{"data":[{"attributes":{"id":7,"meta":{"modified":"11/22/2026 10:04:05"},"created":"2026-11-22T10:04:05.000-0500"}},{"attributes":{"key":"k","archived":true}}]}`,

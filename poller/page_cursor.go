@@ -19,10 +19,10 @@ type cursorPages struct {
 func (p *cursorPages) first() string { return p.firstURL }
 
 func (p *cursorPages) next(pg fetched) (nextPage, error) {
-	if len(pg.items) == 0 {
+	if pg.body.count() == 0 {
 		return nextPage{}, nil
 	}
-	cur, err := p.f.x.next(pg.doc)
+	cur, err := pg.body.next()
 	if err != nil || cur == "" {
 		return nextPage{}, err
 	}

@@ -36,7 +36,7 @@ func newLinkedPages(f *Fetcher, firstURL string, linkHeader bool) *linkedPages {
 func (p *linkedPages) first() string { return p.firstURL }
 
 func (p *linkedPages) next(pg fetched) (nextPage, error) {
-	if len(pg.items) == 0 {
+	if pg.body.count() == 0 {
 		return nextPage{}, nil
 	}
 	p.seen[p.f.c.stripAuth(pg.resp.URL)] = true
@@ -59,7 +59,7 @@ func (p *linkedPages) ref(pg fetched) (string, error) {
 	if p.linkHeader {
 		return nextLink(pg.resp.Header), nil
 	}
-	return p.f.x.next(pg.doc)
+	return pg.body.next()
 }
 
 // checkNextPage refuses a next page URL that a response named (next_url,

@@ -16,7 +16,7 @@ type numberedPages struct {
 func (p *numberedPages) first() string { return p.f.limited(p.firstURL, p.param, p.from) }
 
 func (p *numberedPages) next(pg fetched) (nextPage, error) {
-	if len(pg.items) < p.f.limit {
+	if pg.body.count() < p.f.limit {
 		return nextPage{}, nil
 	}
 	return nextPage{url: p.f.limited(p.firstURL, p.param, p.from+pg.n)}, nil

@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -71,7 +70,7 @@ func (w *offsetWalk) first() string { return w.page() }
 
 func (w *offsetWalk) next(pg fetched) (nextPage, error) {
 	from := w.offset
-	accept, reread, more, err := w.take(pg.items)
+	accept, reread, more, err := w.take(pg.body)
 	if !accept && err == nil {
 		w.f.c.log.Info("offset pagination: the listing shifted during the walk; stepping back",
 			"resource", w.f.name, "page", pg.n, "offset", from, "step_back_to", w.offset)
@@ -86,19 +85,20 @@ func (w *offsetWalk) next(pg fetched) (nextPage, error) {
 // page is the URL of the page at w.offset.
 func (w *offsetWalk) page() string { return w.f.limited(w.firstURL, w.f.p.OffsetParam, w.offset) }
 
-// take judges the page fetched at w.offset, whose items are items. It
+// take judges the page fetched at w.offset, whose body is pb. It
 // reports whether fn gets the page, how many of its first items were read
 // already (the overlap: leave them out), and whether there is a page to
 // fetch next, and moves w.offset to it. It fails when the walk, having
 // started over once, has again stepped back MaxStepBacks times without
 // finding where it was.
-func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err error) {
+func (w *offsetWalk) take(pb *pageBody) (accept bool, reread int, more bool, err error) {
+	n := pb.count()
 	if w.offset > 0 {
-		for reread < len(items) && w.refs[identity(items[reread])] {
+		for reread < n && w.refs[pb.identity(reread)] {
 			reread++
 		}
 	}
-	if w.offset > 0 && reread == 0 && !w.holdsRef(items) {
+	if w.offset > 0 && reread == 0 && !w.holdsRef(pb) {
 		if w.backs == 0 {
 			w.from = w.offset
 		}
@@ -119,33 +119,32 @@ func (w *offsetWalk) take(items []any) (accept bool, reread int, more bool, err 
 	}
 	w.backs = 0
 	w.refs = make(map[string]bool, overlapRefs)
-	for _, it := range items[max(0, len(items)-overlapRefs):] {
-		w.refs[identity(it)] = true
+	for i := max(0, n-overlapRefs); i < n; i++ {
+		w.refs[pb.identity(i)] = true
 	}
-	if len(items) < w.limit || len(items) == 0 {
+	if n < w.limit || n == 0 {
 		return true, reread, false, nil
 	}
-	w.offset += len(items) - Overlap(w.limit)
+	w.offset += n - Overlap(w.limit)
 	return true, reread, true, nil
 }
 
-// holdsRef reports whether items hold one of the last accepted page's
-// last items, unchanged.
+// holdsRef reports whether the items of pb hold one of the last accepted
+// page's last items, unchanged.
 // Without a shift the first item is one, and the rest are not encoded.
-func (w *offsetWalk) holdsRef(items []any) bool {
-	for _, it := range items {
-		if w.refs[identity(it)] {
+func (w *offsetWalk) holdsRef(pb *pageBody) bool {
+	for i := range pb.count() {
+		if w.refs[pb.identity(i)] {
 			return true
 		}
 	}
 	return false
 }
 
-// identity is an item's JSON: equal for the same record in the same
-// version. Maps encode with sorted keys, so it does not depend on the
-// order of a body's keys.
+// identity is a decoded item's canonical JSON: equal for the same record
+// in the same version, whatever the order of a body's keys.
 func identity(item any) string {
-	b, err := json.Marshal(item)
+	b, err := appendCanonical(nil, item)
 	if err != nil { // a decoded body always encodes; if not, match nothing
 		return fmt.Sprintf("unencodable %p", &item)
 	}

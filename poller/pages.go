@@ -96,20 +96,16 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			return fmt.Errorf("fetch page %d: %w", n, err)
 		}
 		shown := redact.URL(resp.URL)
-		doc, err := f.x.Decode(resp.Body)
+		// Paging counts the records the API sent, before the filter.
+		body, err := f.x.readPage(resp.Body)
 		if err != nil {
 			// The error quotes the body, which may echo a credential.
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
-		// Paging counts the records the API sent, before the filter.
-		items, err := f.x.Items(doc)
-		if err != nil {
-			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
-		}
 
 		// Work out the next page before fn, so that the body can go.
-		np, nextErr := p.next(fetched{n: n, resp: resp, doc: doc, items: items})
-		doc = nil
+		np, nextErr := p.next(fetched{n: n, resp: resp, body: body})
+		body.doc = nil
 		if nextErr == nil && np.url != "" && n >= f.maxPages {
 			nextErr = fmt.Errorf("pagination reached max_pages %d with more pages to fetch: the cycle is incomplete; raise resources[%s].pagination.max_pages", f.maxPages, f.name)
 		}
@@ -124,7 +120,7 @@ func (f *Fetcher) Each(ctx context.Context, firstURL string, fn func(Page) error
 			next = np.url
 			continue
 		}
-		recs, skips, err := f.x.RecordsOf(items[np.reread:])
+		recs, skips, err := body.records(np.reread)
 		if err != nil {
 			return f.c.scrub(fmt.Errorf("read page %d at %s: %w", n, shown, err))
 		}
@@ -168,10 +164,9 @@ type paginator interface {
 
 // fetched is a page as read, before fn gets it.
 type fetched struct {
-	n     int // counts pages from 1 within the walk
-	resp  *Response
-	doc   any   // the decoded body
-	items []any // the body's items, before the filter
+	n    int // counts pages from 1 within the walk
+	resp *Response
+	body *pageBody
 }
 
 // nextPage is a paginator's verdict on a page. The zero value gives fn
