@@ -233,6 +233,13 @@ func TestNATSKillBetweenPublishAndAck(t *testing.T) {
 		}
 		p = startReady(t, cfg)
 		waitClean(t, w, 30*time.Second)
+		// The stream held the events before the restart, so waitClean
+		// may pass before the new process has published them again:
+		// wait until it has (and so is connected), or the next hold
+		// would stall its connection's handshake instead.
+		waitUntil(t, 30*time.Second, "the events published again and recorded", func() bool {
+			return len(pendingDeliveries(t, cfg)) == 0
+		})
 	}
 	if caught == 0 {
 		t.Error("no kill left an event in the stream unrecorded: the scenario tested nothing")
