@@ -24,6 +24,7 @@ var resourceTests = []test{
 	{"SnapshotSightingClearsMiss", testSnapshotSightingClearsMiss},
 	{"SnapshotDeleteLookedUp", testSnapshotDeleteLookedUp},
 	{"Missing", testMissing},
+	{"MissingCountsEachRecordOnce", testMissingCountsEachRecordOnce},
 	{"WatchFrom", testWatchFrom},
 	{"HeldDeletesClearOnNextCycle", testHeldDeletesClearOnNextCycle},
 	{"Watermark", testWatermark},
@@ -314,6 +315,46 @@ func testSnapshotDeleteLookedUp(t *testing.T, b Backend) {
 
 // testMissing: the records a cycle has not seen, by keyset pages, with
 // the counts, as a snapshot cycle reads them to look them up.
+// testMissingCountsEachRecordOnce: a record a cycle both writes and
+// touches, or touches on two pages, counts once as seen; a touch of an id
+// the store does not hold, of a tombstone, or of another resource's record
+// (in a cycle of its own open at the same time) makes no record of this
+// resource seen, and a tombstone is not missing.
+func testMissingCountsEachRecordOnce(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := b.Open(t)
+	snap := cursor.Finish{Snapshot: true, DeleteGuard: 1, LookedUp: true, Gone: []string{"t", "u"}}
+	cycle(t, s, "contacts", []string{"a", "b", "c", "d", "e", "t", "u"}, cursor.Finish{Snapshot: true, DeleteGuard: 1})
+	cycle(t, s, "contacts", []string{"a", "b", "c", "d", "e"}, snap)
+	cycle(t, s, "deals", []string{"d", "e", "x"}, cursor.Finish{})
+	n, err := s.BeginCycle(ctx, "contacts", hold(t, s, cursor.ResourceLease("contacts")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deals, err := s.BeginCycle(ctx, "deals", hold(t, s, cursor.ResourceLease("deals")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, cursor.Page{Resource: "contacts", Cycle: n, Records: []cursor.SeenRecord{rec("a", t0)}, Touch: []string{"a", "b", "t", "zz"}})
+	commit(t, s, cursor.Page{Resource: "deals", Cycle: deals, Touch: []string{"d", "e", "x"}})
+	commit(t, s, cursor.Page{Resource: "contacts", Cycle: n, Touch: []string{"b", "c"}})
+	m, err := s.Missing(ctx, "contacts", n, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Known != 5 || m.Missing != 2 || len(m.Records) != 2 || m.Records[0].ID != "d" || m.Records[1].ID != "e" {
+		t.Fatalf("Missing = %+v, want 5 known, d and e missing", m)
+	}
+	snap.Resource, snap.Cycle, snap.Gone = "contacts", n, nil
+	snap.Deleted = func(id string, _ cursor.Seen) cursor.Event { return event("contacts", "del-"+id, "contact.deleted") }
+	if res := finish(t, s, snap); res != (cursor.FinishResult{Known: 5, Missing: 2}) {
+		t.Errorf("finish = %+v, want 5 known, 2 missing", res)
+	}
+	if m, err := s.Missing(ctx, "deals", deals, "", 10); err != nil || m.Known != 3 || m.Missing != 0 {
+		t.Errorf("Missing of deals = %+v, %v; want 3 known, none missing", m, err)
+	}
+}
+
 func testMissing(t *testing.T, b Backend) {
 	ctx := context.Background()
 	s := b.Open(t)
